@@ -1,0 +1,1 @@
+"""The log store: SPEC §5 plus Loki's push and query API (port 5011)."""

@@ -1,0 +1,1 @@
+"""Alembic scripts of this service (SQL lives here and in store.py only)."""

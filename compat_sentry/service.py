@@ -1,0 +1,106 @@
+"""Builds the error tracker app: routers, jobs, settings (DESIGN §3)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI
+
+from compat_sentry import store
+from compat_sentry.settings import ErrorsSettings
+from core.app import ServiceSpec, build_app
+from core.context import ServiceContext
+from core.keys import ensure_api_key
+from core.migrations import upgrade
+
+SETTINGS = ErrorsSettings
+MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0001"
+
+
+def dsn(project: store.Project, settings: ErrorsSettings, host: str | None = None) -> str:
+    """The Sentry DSN of a project: ``http://<public_key>@<host>:<port>/<project_id>``."""
+    if host is None:
+        bind = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        host = f"{bind}:{settings.port}"
+    return f"http://{project.public_key}@{host}/{project.id}"
+
+
+def public_dsn(project: store.Project, settings: ErrorsSettings) -> str:
+    """DSN built on BASE_URL when it is set to something other than the default."""
+    parts = urlsplit(settings.base_url)
+    if settings.base_url != ErrorsSettings.model_fields["base_url"].default and parts.netloc:
+        return f"{parts.scheme}://{project.public_key}@{parts.netloc}/{project.id}"
+    return dsn(project, settings)
+
+
+async def _create_default_project(ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    assert isinstance(settings, ErrorsSettings)
+    name = settings.default_project
+    await ctx.writer.run(lambda conn: store.ensure_project(conn, name))
+
+
+def _health(ctx: ServiceContext) -> dict[str, Any]:
+    return {}
+
+
+def create_app(settings: ErrorsSettings) -> FastAPI:
+    settings = ensure_api_key(settings)
+    spec = ServiceSpec(
+        name="errors",
+        settings=settings,
+        migrations_dir=MIGRATIONS,
+        head_revision=HEAD,
+        health=_health,
+        on_startup=[_create_default_project],
+        title="flowmon error tracker",
+    )
+    return build_app(spec)
+
+
+def banner(app: FastAPI) -> list[str]:
+    ctx = ServiceContext.of_app(app)
+    settings = ctx.settings
+    assert isinstance(settings, ErrorsSettings)
+    with ctx.db.read() as conn:
+        projects = store.list_projects(conn)
+    lines = [f"error tracker on http://{settings.host}:{settings.port}"]
+    lines.append(f"API key: {settings.api_key_value}")
+    lines += [f"DSN of {p.name}: {public_dsn(p, settings)}" for p in projects]
+    return lines
+
+
+def cli(argv: Sequence[str], settings: ErrorsSettings) -> int:
+    """``flowmon project create NAME`` / ``flowmon project list``."""
+    import sqlite3
+
+    from core.db import connect
+
+    parser = argparse.ArgumentParser(prog="flowmon project")
+    sub = parser.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="create a project and print its DSN")
+    create.add_argument("name")
+    sub.add_parser("list", help="list projects with their DSNs")
+    args = parser.parse_args(list(argv)[1:])
+    upgrade(settings.database_path, MIGRATIONS, HEAD)
+    conn: sqlite3.Connection = connect(settings.database_path)
+    try:
+        if args.action == "create":
+            if not args.name.strip() or len(args.name) > 100:
+                print("flowmon: a project name is 1 to 100 characters")
+                return 2
+            conn.execute("BEGIN IMMEDIATE")
+            project = store.ensure_project(conn, args.name.strip())
+            conn.execute("COMMIT")
+            print(f"{project.name}\t{project.id}\t{public_dsn(project, settings)}")
+        else:
+            for project in store.list_projects(conn):
+                print(f"{project.name}\t{project.id}\t{public_dsn(project, settings)}")
+    finally:
+        conn.close()
+    return 0

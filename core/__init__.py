@@ -1,0 +1,1 @@
+"""Shared plumbing of the three flowmon services; knows no wire protocol."""

@@ -1,0 +1,1 @@
+"""Server-rendered pages shared by the services: base template, macros, static files."""
