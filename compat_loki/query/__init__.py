@@ -1,0 +1,1 @@
+"""LogQL: our lexer, parser and engine over a narrow read interface."""
