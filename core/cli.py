@@ -95,10 +95,9 @@ async def serve(apps: Sequence[tuple[str, Any, CommonSettings]]) -> None:
             break
         await asyncio.sleep(0.02)
     else:
-        for (name, app, settings), server in zip(apps, servers, strict=True):
+        for name, app, _ in apps:
             for line in service_module(name).banner(app):
                 print(f"[{name}] {line}", flush=True)
-            del server
         print("flowmon is ready; Ctrl-C stops it.", flush=True)
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:
@@ -156,7 +155,9 @@ def cmd_backup(target: Path, names: Sequence[str]) -> int:
             dest.close()
             source.close()
         took = time.monotonic() - started
-        print(f"{name}: {source_path} -> {dest_path} ({dest_path.stat().st_size} bytes, {took:.2f}s)")
+        print(
+            f"{name}: {source_path} -> {dest_path} ({dest_path.stat().st_size} bytes, {took:.2f}s)"
+        )
     return 0
 
 
@@ -172,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("--host")
         one.add_argument("--port", type=int)
     migrate = sub.add_parser("migrate", help="bring the databases to the newest schema")
-    migrate.add_argument("services", nargs="*", choices=list(SERVICES))
+    # No argparse `choices` here: Python 3.11 rejects an empty list against them.
+    migrate.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
     backup = sub.add_parser("backup", help="copy the databases consistently into DIR")
     backup.add_argument("dir", type=Path)
     for command, owner in SUBCOMMAND_OWNERS.items():
@@ -194,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {args.command: {"host": args.host, "port": args.port}}
             return run_services([args.command], overrides)
         if args.command == "migrate":
+            unknown = [s for s in args.services if s not in SERVICES]
+            if unknown:
+                print(f"flowmon: unknown service {unknown[0]!r}", file=sys.stderr)
+                return 2
             return cmd_migrate(args.services or list(SERVICES))
         if args.command == "backup":
             return cmd_backup(args.dir, list(SERVICES))

@@ -34,9 +34,7 @@ def ui_login(request: Request) -> None:
         return
     check = basic_auth_checker(settings.ui_username, settings.ui_password.get_secret_value())
     if not check(request.headers):
-        raise Unauthorized(
-            "login required", headers={"WWW-Authenticate": 'Basic realm="flowmon"'}
-        )
+        raise Unauthorized("login required", headers={"WWW-Authenticate": 'Basic realm="flowmon"'})
 
 
 UiLogin = Depends(ui_login)

@@ -42,9 +42,7 @@ class JobRunner:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def every(
-        self, name: str, seconds: float, fn: JobFn, *, run_at_start: bool = False
-    ) -> Job:
+    def every(self, name: str, seconds: float, fn: JobFn, *, run_at_start: bool = False) -> Job:
         job = Job(name, seconds, fn, run_at_start)
         self.jobs.append(job)
         return job
@@ -60,14 +58,14 @@ class JobRunner:
             job._wake = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._loop_job(job), name=job.name))
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
         if self._stop is None:
             return
         self._stop.set()
         for job in self.jobs:
             job.wake()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

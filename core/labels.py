@@ -75,7 +75,8 @@ class Labels(Mapping[str, str]):
 
     @property
     def name(self) -> str | None:
-        return self.get(METRIC_NAME)
+        value: str | None = self.get(METRIC_NAME)
+        return value
 
     def without(self, *names: str) -> Labels:
         drop = set(names)

@@ -1,0 +1,56 @@
+"""The app skeleton every service shares, exercised through the metrics service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from compat_loki import service as logs_service
+from compat_prom import service as metrics_service
+from compat_sentry import service as errors_service
+from core.migrations import current_revision, script_head
+from tests.conftest import in_process
+
+SERVICES = [errors_service, logs_service, metrics_service]
+
+
+@pytest.mark.parametrize("module", SERVICES, ids=lambda m: m.__name__)
+def test_head_constant_matches_migration_scripts(module: Any) -> None:
+    assert script_head(module.MIGRATIONS) == module.HEAD
+
+
+@pytest.mark.parametrize("module", SERVICES, ids=lambda m: m.__name__)
+def test_health_and_migrations(module: Any, make_settings: Callable[..., Any]) -> None:
+    settings = make_settings(module.SETTINGS)
+    app = module.create_app(settings)
+    assert current_revision(settings.database_path) == module.HEAD
+    with in_process(app) as client:
+        r = client.get("/health")
+        assert r.status_code == 200
+        assert r.json()["status"] == "ok"
+        assert r.headers["x-request-id"]
+        assert (
+            client.get("/health", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
+        )
+
+
+def test_unknown_route_and_method_render_as_json(make_settings: Callable[..., Any]) -> None:
+    app = metrics_service.create_app(make_settings(metrics_service.SETTINGS))
+    with in_process(app) as client:
+        r = client.get("/no/such/page")
+        assert r.status_code == 404
+        assert r.json() == {"detail": "Not Found"}
+        r = client.delete("/health")
+        assert r.status_code == 405
+
+
+def test_second_start_does_not_migrate_again(make_settings: Callable[..., Any]) -> None:
+    settings = make_settings(errors_service.SETTINGS)
+    errors_service.create_app(settings)
+    from core import migrations
+
+    assert not migrations.upgrade(
+        settings.database_path, errors_service.MIGRATIONS, errors_service.HEAD
+    )
