@@ -1,0 +1,526 @@
+"""All SQL of the metrics collector: series, samples, rollups, metadata, retention.
+
+Layout (DESIGN §5, measured in docs/metrics.md):
+
+* ``series``: one row per label set; the id is ``Labels.fingerprint()``, so the writer
+  never has to look an id up. ``postings (name, value, series_id)`` is the inverted index
+  matchers are resolved on, as in Prometheus' index.
+* ``head``: the open head, one row per recent sample (cheap to append, any order).
+  ``compact_head`` moves every sample of a finished 30-minute block into ``chunks``, one
+  packed blob per series and block (``chunkcodec``), merging with what is already there, so
+  out-of-order and late samples simply land in the head and are merged at the next turn.
+* ``rollups``: minute and hour aggregates per series (``compat_prom.rollup``).
+
+Float values are kept as their 64-bit patterns (SQLite turns a NaN REAL into NULL), so the
+staleness NaN comes back bit-exact. This module is longer than 400 lines because it is the
+one place SQL may live (CONVENTIONS §2); every function is a thin statement wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from compat_prom import chunkcodec
+from compat_prom.query.reader import SeriesSamples
+from core.errors import Unavailable
+from core.labels import METRIC_NAME, Labels, Matcher
+
+Batch = Sequence[tuple[Labels, Sequence[int], Sequence[float]]]
+
+BLOCK_MS = 30 * 60 * 1000  # one chunk per series per 30 min: ~120 samples at 15 s
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+KIND_SAMPLES = 0
+KIND_OBSERVATIONS = 1
+WATERMARK_KEY = "rollup_minute_done_ms"
+
+# Series ids known to exist, per writer connection (ids are fingerprints, so a stale entry
+# can only mean a lost commit; ``_touch_series`` notices that and rebuilds the set).
+_KNOWN: dict[int, tuple[sqlite3.Connection, set[int]]] = {}
+
+
+def _known(conn: sqlite3.Connection) -> set[int]:
+    entry = _KNOWN.get(id(conn))
+    if entry is None or entry[0] is not conn:
+        entry = (conn, set())
+        _KNOWN[id(conn)] = entry
+    return entry[1]
+
+
+def labels_json(labels: Labels) -> str:
+    return json.dumps(dict(labels.items_tuple), ensure_ascii=False, separators=(",", ":"))
+
+
+def clean_labels(labels: Labels) -> Labels:
+    """Prometheus treats an empty label value as the label being absent."""
+    if any(v == "" for _, v in labels.items_tuple):
+        return Labels((k, v) for k, v in labels.items_tuple if v != "")
+    return labels
+
+
+def ensure_series(
+    conn: sqlite3.Connection, labels: Labels, first_ms: int, last_ms: int, kind: int = 0
+) -> int:
+    """The id of ``labels`` (created with its postings when new)."""
+    sid = labels.fingerprint()
+    known = _known(conn)
+    if sid in known:
+        return sid
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO series (id, name, labels, kind, first_ms, last_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (sid, labels.get(METRIC_NAME, ""), labels_json(labels), kind, first_ms, last_ms),
+    )
+    if cur.rowcount:
+        conn.executemany(
+            "INSERT OR IGNORE INTO postings (name, value, series_id) VALUES (?, ?, ?)",
+            [(k, v, sid) for k, v in labels.items_tuple],
+        )
+    known.add(sid)
+    return sid
+
+
+def _touch_series(conn: sqlite3.Connection, bounds: dict[int, list[int]]) -> None:
+    cur = conn.executemany(
+        "UPDATE series SET first_ms = min(first_ms, ?), last_ms = max(last_ms, ?) WHERE id = ?",
+        [(lo, hi, sid) for sid, (lo, hi) in bounds.items()],
+    )
+    if cur.rowcount != len(bounds):
+        # A series row we believed in is missing (its transaction never committed).
+        _known(conn).clear()
+        raise Unavailable("series cache was stale after a failed commit; retry the write")
+
+
+def to_signed_bits(values: Sequence[float]) -> array[int]:
+    return array("q", array("d", values).tobytes())
+
+
+def signed_to_unsigned(bits: Iterable[int]) -> list[int]:
+    return [b & 0xFFFFFFFFFFFFFFFF for b in bits]
+
+
+def append_samples(conn: sqlite3.Connection, batch: Batch) -> int:
+    """Store samples (any order, duplicates: last write wins); returns how many.
+
+    Runs inside a writer job. Labels with empty values are dropped (Prometheus semantics).
+    """
+    rows: list[tuple[int, int, int]] = []
+    bounds: dict[int, list[int]] = {}
+    for labels, timestamps, values in batch:
+        if not timestamps:
+            continue
+        if len(timestamps) != len(values):
+            raise ValueError("timestamps and values differ in length")
+        lo, hi = min(timestamps), max(timestamps)
+        sid = ensure_series(conn, clean_labels(labels), lo, hi)
+        seen = bounds.get(sid)
+        if seen is None:
+            bounds[sid] = [lo, hi]
+        else:
+            seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
+        rows.extend(zip([sid] * len(timestamps), timestamps, to_signed_bits(values), strict=True))
+    return _insert_head(conn, rows, bounds)
+
+
+def append_rows(conn: sqlite3.Connection, rows: list[tuple[int, int, int]]) -> int:
+    """Fast path for ingest: (series id from ``ensure_series``, ts, signed value bits)."""
+    bounds: dict[int, list[int]] = {}
+    for sid, ts, _ in rows:
+        seen = bounds.get(sid)
+        if seen is None:
+            bounds[sid] = [ts, ts]
+        elif ts < seen[0]:
+            seen[0] = ts
+        elif ts > seen[1]:
+            seen[1] = ts
+    return _insert_head(conn, rows, bounds)
+
+
+def _insert_head(
+    conn: sqlite3.Connection, rows: list[tuple[int, int, int]], bounds: dict[int, list[int]]
+) -> int:
+    if not rows:
+        return 0
+    _touch_series(conn, bounds)
+    conn.executemany("INSERT OR REPLACE INTO head (series_id, ts, value) VALUES (?, ?, ?)", rows)
+    _mark_late(conn, (ts for _, ts, _ in rows))
+    hour = rows[-1][1] // HOUR_MS * HOUR_MS
+    conn.execute(
+        "INSERT INTO ingest_stats (hour, samples) VALUES (?, ?)"
+        " ON CONFLICT (hour) DO UPDATE SET samples = samples + excluded.samples",
+        (hour, len(rows)),
+    )
+    return len(rows)
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def _mark_late(conn: sqlite3.Connection, timestamps: Iterable[int]) -> None:
+    """Minutes already rolled up that got new samples are recomputed at the next run."""
+    done = get_meta(conn, WATERMARK_KEY)
+    if done is None:
+        return
+    watermark = int(done)
+    late = {ts // MINUTE_MS * MINUTE_MS for ts in timestamps if ts < watermark}
+    if late:
+        conn.executemany(
+            "INSERT OR IGNORE INTO rollup_dirty (res, bucket) VALUES (?, ?)",
+            [(MINUTE_MS, b) for b in late],
+        )
+
+
+# --- head compaction -------------------------------------------------------------------
+
+
+def compact_head(conn: sqlite3.Connection, cutoff_ms: int, limit: int = 200_000) -> int:
+    """Pack head samples of blocks ending before ``cutoff_ms`` into chunks; returns count.
+
+    Bounded by ``limit`` rows per call so one writer job stays short; a block cut in two by
+    the limit is merged again at the next call.
+    """
+    last_block = cutoff_ms // BLOCK_MS  # blocks strictly before this one are finished
+    rows = conn.execute(
+        "SELECT series_id, ts, value FROM head WHERE ts < ? ORDER BY series_id, ts LIMIT ?",
+        (last_block * BLOCK_MS, limit),
+    ).fetchall()
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for sid, ts, bits in rows:
+        groups[(sid, ts // BLOCK_MS)].append((ts, bits & 0xFFFFFFFFFFFFFFFF))
+    for (sid, block), fresh in groups.items():
+        old = conn.execute(
+            "SELECT data FROM chunks WHERE series_id = ? AND block = ?", (sid, block)
+        ).fetchone()
+        merged: dict[int, int] = {}
+        if old is not None:
+            ts_old, bits_old = chunkcodec.decode(old[0])
+            merged.update(zip(ts_old, bits_old, strict=True))
+        merged.update(fresh)
+        ts_all = sorted(merged)
+        blob = chunkcodec.encode(ts_all, [merged[t] for t in ts_all])
+        conn.execute(
+            "INSERT INTO chunks (series_id, block, min_ms, max_ms, n, data)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET"
+            " min_ms = excluded.min_ms, max_ms = excluded.max_ms, n = excluded.n,"
+            " data = excluded.data",
+            (sid, block, ts_all[0], ts_all[-1], len(ts_all), blob),
+        )
+        conn.execute(
+            "DELETE FROM head WHERE series_id = ? AND ts >= ? AND ts <= ?",
+            (sid, fresh[0][0], fresh[-1][0]),
+        )
+    return len(rows)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _ids_param(ids: Iterable[int]) -> str:
+    return json.dumps(list(ids))
+
+
+@dataclass
+class _Series:
+    id: int
+    labels: Labels
+    first_ms: int
+    last_ms: int
+
+
+def _memo_filter(pairs: Iterable[tuple[str, int]], m: Matcher, want: bool) -> set[int]:
+    memo: dict[str, bool] = {}
+    out: set[int] = set()
+    for value, sid in pairs:
+        hit = memo.get(value)
+        if hit is None:
+            hit = memo[value] = m.matches(value)
+        if hit is want:
+            out.add(sid)
+    return out
+
+
+def find_series(
+    conn: sqlite3.Connection,
+    matchers: Sequence[Matcher],
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    kind: int = KIND_SAMPLES,
+) -> list[_Series]:
+    """Series matching every matcher (Prometheus semantics: absent label == "")."""
+    ordered = sorted(matchers, key=lambda m: (m.op != "=" or m.value == "", m.op != "=~"))
+    candidates: set[int] | None = None
+    excluded: set[int] = set()
+    pending: list[Matcher] = []
+    for m in ordered:
+        if candidates is not None and len(candidates) <= 2000:
+            pending.append(m)  # cheaper to check on the few candidates' label sets
+            continue
+        if m.op == "=" and m.value != "":
+            cur = conn.execute(
+                "SELECT series_id FROM postings WHERE name = ? AND value = ?", (m.name, m.value)
+            )
+            ids = {r[0] for r in cur}
+        else:
+            pairs = conn.execute("SELECT value, series_id FROM postings WHERE name = ?", (m.name,))
+            if m.matches_empty():
+                excluded |= _memo_filter(pairs, m, False)
+                continue
+            ids = _memo_filter(pairs, m, True)
+        candidates = ids if candidates is None else candidates & ids
+        if not candidates:
+            return []
+    sql = "SELECT id, labels, first_ms, last_ms FROM series WHERE kind = ?"
+    params: list[Any] = [kind]
+    if candidates is not None:
+        sql += " AND id IN (SELECT value FROM json_each(?))"
+        params.append(_ids_param(candidates))
+    if start_ms is not None:
+        sql += " AND last_ms >= ?"
+        params.append(start_ms)
+    if end_ms is not None:
+        sql += " AND first_ms <= ?"
+        params.append(end_ms)
+    out: list[_Series] = []
+    for sid, text, first, last in conn.execute(sql, params):
+        if sid in excluded:
+            continue
+        labels = Labels(json.loads(text))
+        if pending and not all(m.matches(labels.get(m.name)) for m in pending):
+            continue
+        out.append(_Series(sid, labels, first, last))
+    out.sort(key=lambda s: s.labels.items_tuple)
+    return out
+
+
+def raw_samples(
+    conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
+) -> dict[int, dict[int, int]]:
+    """{series id: {ts: unsigned value bits}} from chunks and head in ``[start, end]``."""
+    out: dict[int, dict[int, int]] = {sid: {} for sid in ids}
+    if not ids:
+        return out
+    param = _ids_param(ids)
+    for sid, data in conn.execute(
+        "SELECT series_id, data FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
+        " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ?",
+        (param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
+    ):
+        timestamps, bits = chunkcodec.decode(data)
+        target = out[sid]
+        for ts, b in zip(timestamps, bits, strict=True):
+            if start_ms <= ts <= end_ms:
+                target[ts] = b
+    for sid, ts, b in conn.execute(
+        "SELECT series_id, ts, value FROM head WHERE series_id IN (SELECT value FROM json_each(?))"
+        " AND ts BETWEEN ? AND ?",
+        (param, start_ms, end_ms),
+    ):
+        out[sid][ts] = b & 0xFFFFFFFFFFFFFFFF
+    return out
+
+
+def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
+    """Earliest raw sample per series (where raw coverage begins)."""
+    param = _ids_param(ids)
+    starts: dict[int, int] = {}
+    for sql in (
+        "SELECT series_id, min(min_ms) FROM chunks"
+        " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
+        "SELECT series_id, min(ts) FROM head"
+        " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
+    ):
+        for sid, lo in conn.execute(sql, (param,)):
+            starts[sid] = min(lo, starts.get(sid, lo))
+    return starts
+
+
+def rollup_points(
+    conn: sqlite3.Connection, ids: Sequence[int], res: int, start_ms: int, end_ms: int
+) -> dict[int, list[tuple[int, float]]]:
+    """Per series: (bucket end - 1 ms, last value) of each rollup bucket in the range."""
+    out: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for sid, bucket, last in conn.execute(
+        "SELECT series_id, bucket, last FROM rollups WHERE res = ?"
+        " AND series_id IN (SELECT value FROM json_each(?)) AND bucket BETWEEN ? AND ?"
+        " AND last IS NOT NULL ORDER BY series_id, bucket",
+        (res, _ids_param(ids), start_ms - res + 1, end_ms - res + 1),
+    ):
+        out[sid].append((bucket + res - 1, last))
+    return out
+
+
+class StoreReader:
+    """``SampleReader`` (compat_prom.query.reader) on the SQLite store.
+
+    Where raw samples no longer cover the start of a range (past RETENTION_RAW), it answers
+    from minute rollups, and before those from hour rollups: one sample per bucket, at the
+    bucket's last millisecond, holding the bucket's last value (counters stay cumulative).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def select(
+        self,
+        matchers: Sequence[Matcher],
+        start_ms: int,
+        end_ms: int,
+        *,
+        resolution_ms: int = 0,
+    ) -> list[SeriesSamples]:
+        found = find_series(self.conn, matchers, start_ms, end_ms)
+        ids = [s.id for s in found]
+        raw = raw_samples(self.conn, ids, start_ms, end_ms)
+        starts = raw_starts(self.conn, ids) if ids else {}
+        need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
+        minute: dict[int, list[tuple[int, float]]] = {}
+        hour: dict[int, list[tuple[int, float]]] = {}
+        if need_old:
+            minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, end_ms)
+            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
+        result: list[SeriesSamples] = []
+        for s in found:
+            points = raw[s.id]
+            timestamps = sorted(points)
+            values = chunkcodec.bits_to_floats([points[t] for t in timestamps])
+            if s.id in minute or s.id in hour:
+                timestamps, values = _prepend_rollups(
+                    timestamps, values, minute.get(s.id, []), hour.get(s.id, [])
+                )
+            if timestamps:
+                result.append(SeriesSamples(s.labels, timestamps, values))
+        return result
+
+    def series(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Labels]:
+        return [s.labels for s in find_series(self.conn, matchers, start_ms, end_ms)]
+
+    def label_names(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[str]:
+        names: set[str] = set()
+        for s in find_series(self.conn, matchers, start_ms, end_ms):
+            names.update(s.labels)
+        return sorted(names)
+
+    def label_values(
+        self, name: str, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> list[str]:
+        values: set[str] = set()
+        for s in find_series(self.conn, matchers, start_ms, end_ms):
+            v = s.labels.get(name)
+            if v:
+                values.add(v)
+        return sorted(values)
+
+
+def _prepend_rollups(
+    timestamps: list[int],
+    values: list[float],
+    minute: list[tuple[int, float]],
+    hour: list[tuple[int, float]],
+) -> tuple[list[int], list[float]]:
+    raw_start = timestamps[0] if timestamps else math.inf
+    minute = [p for p in minute if p[0] < raw_start]
+    minute_start = minute[0][0] if minute else raw_start
+    hour = [p for p in hour if p[0] < minute_start]
+    old = hour + minute
+    return [t for t, _ in old] + timestamps, [v for _, v in old] + values
+
+
+# --- observations, native totals, metadata, stats --------------------------------------------
+
+
+def add_observations(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
+    """Raw native-histogram observations (series id, ts, value), duplicates allowed."""
+    conn.executemany("INSERT INTO observations (series_id, ts, value) VALUES (?, ?, ?)", rows)
+    _mark_late(conn, (ts for _, ts, _ in rows))
+
+
+def add_to_totals(conn: sqlite3.Connection, increments: dict[int, float]) -> dict[int, float]:
+    """Add to the durable running totals of native counters; returns the new totals."""
+    conn.executemany(
+        "INSERT INTO native_totals (series_id, total) VALUES (?, ?)"
+        " ON CONFLICT (series_id) DO UPDATE SET total = total + excluded.total",
+        list(increments.items()),
+    )
+    totals: dict[int, float] = {}
+    for sid, total in conn.execute(
+        "SELECT series_id, total FROM native_totals WHERE series_id IN"
+        " (SELECT value FROM json_each(?))",
+        (_ids_param(increments),),
+    ):
+        totals[sid] = total
+    return totals
+
+
+def put_metadata(conn: sqlite3.Connection, items: Iterable[tuple[str, str, str, str]]) -> None:
+    """(metric family name, type, help, unit); the newest wins."""
+    conn.executemany(
+        "INSERT INTO metadata (name, type, help, unit) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET type = excluded.type,"
+        " help = CASE WHEN excluded.help != '' THEN excluded.help ELSE help END,"
+        " unit = CASE WHEN excluded.unit != '' THEN excluded.unit ELSE unit END",
+        list(items),
+    )
+
+
+def metadata(
+    conn: sqlite3.Connection, metric: str | None = None, limit: int | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Prometheus ``/api/v1/metadata`` data: {name: [{type, help, unit}]}."""
+    sql = "SELECT name, type, help, unit FROM metadata"
+    params: list[Any] = []
+    if metric:
+        sql += " WHERE name = ?"
+        params.append(metric)
+    sql += " ORDER BY name"
+    if limit is not None and limit >= 0:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return {
+        name: [{"type": t, "help": h, "unit": u}] for name, t, h, u in conn.execute(sql, params)
+    }
+
+
+def samples_received_since(conn: sqlite3.Connection, since_ms: int) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(samples), 0) FROM ingest_stats WHERE hour >= ?",
+        (since_ms // HOUR_MS * HOUR_MS,),
+    ).fetchone()
+    return int(row[0])
+
+
+def iter_latest(
+    conn: sqlite3.Connection, matcher_sets: Sequence[Sequence[Matcher]], since_ms: int
+) -> Iterator[tuple[Labels, int, float]]:
+    """The latest sample of every series (matching any matcher set) seen since ``since_ms``."""
+    chosen: dict[int, _Series] = {}
+    for matchers in matcher_sets or [()]:
+        for s in find_series(conn, matchers, since_ms, None):
+            chosen[s.id] = s
+    ids = list(chosen)
+    latest: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), 5000):
+        part = ids[i : i + 5000]
+        for sid, points in raw_samples(conn, part, since_ms, 2**62).items():
+            if points:
+                ts = max(points)
+                latest[sid] = (ts, points[ts])
+    for sid in sorted(latest, key=lambda x: chosen[x].labels.items_tuple):
+        ts, bits = latest[sid]
+        yield chosen[sid].labels, ts, chunkcodec.bits_to_floats([bits])[0]
