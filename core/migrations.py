@@ -3,13 +3,17 @@
 Every service keeps its scripts in ``<package>/migrations`` (``env.py`` calls ``run_env``)
 and names its head revision in a constant; a test proves the constant matches the scripts.
 Start-up compares that constant with the database's ``alembic_version`` through plain
-sqlite3 and imports Alembic only when they differ, which keeps ~22 MB of Alembic and
-SQLAlchemy out of the RSS of a service whose database is current (see ``core.db``).
+sqlite3; only when they differ does it run Alembic, and then in a child process
+(``python -m core.migrations``), so the ~22 MB that Alembic and SQLAlchemy cost never stay
+in the RSS of a running service (see ``core.db``; measured: 80.6 MB idle for ``flowmon all``
+after an in-process migration, 58.5 MB without).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from core.fsmodes import ensure_private_file
@@ -33,6 +37,18 @@ def upgrade(path: Path, script_location: Path, head: str) -> bool:
     ensure_private_file(path)
     if current_revision(path) == head:
         return False
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.migrations", str(path), str(script_location)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"migrating {path} failed:\n{proc.stderr.strip()}")
+    return True
+
+
+def upgrade_in_process(path: Path, script_location: Path) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -40,7 +56,6 @@ def upgrade(path: Path, script_location: Path, head: str) -> bool:
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
     command.upgrade(config, "head")
-    return True
 
 
 def script_head(script_location: Path) -> str | None:
@@ -66,3 +81,7 @@ def run_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+if __name__ == "__main__":
+    upgrade_in_process(Path(sys.argv[1]), Path(sys.argv[2]))
