@@ -193,6 +193,13 @@ def build_app(spec: ServiceSpec, ctx: ServiceContext | None = None) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"], tags=["health"])
     for router in spec.routers:
         app.include_router(router)
+
+    async def self_metrics() -> Response:
+        # Registered after the service's routers: a service with its own /metrics
+        # (the collector's federation endpoint) wins and includes these itself.
+        return Response(ctx.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    app.add_api_route("/metrics", self_metrics, methods=["GET"], include_in_schema=False)
     from starlette.staticfiles import StaticFiles
 
     from core.ui.templating import STATIC_DIR

@@ -54,3 +54,15 @@ def test_second_start_does_not_migrate_again(make_settings: Callable[..., Any]) 
     assert not migrations.upgrade(
         settings.database_path, errors_service.MIGRATIONS, errors_service.HEAD
     )
+
+
+def test_self_metrics_are_exposed(make_settings: Callable[..., Any]) -> None:
+    app = errors_service.create_app(make_settings(errors_service.SETTINGS))
+    with in_process(app) as client:
+        client.get("/health")
+        r = client.get("/metrics")
+    assert r.status_code == 200
+    text = r.text
+    assert 'flowmon_http_requests_total{method="GET",service="errors",status="200"}' in text
+    assert 'flowmon_writer_queue_depth{service="errors"}' in text
+    assert 'flowmon_db_size_bytes{service="errors"}' in text
