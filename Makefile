@@ -30,10 +30,10 @@ $(VENDOR)/.built: $(NODE_STAMP) tailwind.config.js core/ui/static/app.css $(shel
 setup: $(STAMP) $(VENDOR)/.built
 
 setup-browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed; browser tests will be skipped"
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) || echo "chromium could not be installed; browser tests will be skipped"
 
 setup-prometheus:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || echo "prometheus could not be installed; tests that need it will be skipped"
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed; tests that need it will be skipped"
 
 run: setup
 	$(BIN)/flowmon all
