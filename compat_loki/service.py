@@ -14,7 +14,7 @@ from core.keys import ensure_api_key
 
 SETTINGS = LogsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0001"
+HEAD = "0002"
 
 
 def _health(ctx: ServiceContext) -> dict[str, Any]:

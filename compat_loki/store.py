@@ -1,0 +1,518 @@
+"""All SQL of the log store: streams, entries, the FTS pre-filter, ring buffer, cursors.
+
+Layout (migration 0002 has the measured reasons): a stream is a label set (``container``,
+``stream``, ``level`` and pushed labels) with an id; an entry is (id, ts ns, stream_id,
+line, raw, metadata). SPEC §5.3.1's level/container/stream columns live on the stream, so
+SPEC's indexes become one ``(stream_id, ts)`` index, and a newest-first read over several
+streams merges their index ranges (``_merge``) instead of sorting the whole range.
+
+Search has exact substring semantics whatever the index does: the contentless trigram FTS5
+table only pre-filters (the AND of the search text's trigrams, digits folded to ``0`` on both
+sides), and ``instr`` / ``LIKE`` on the line decides. Text shorter than three characters
+skips the index and scans.
+
+Ring buffer (SPEC LV-011/012): ids only ever grow and only the oldest are deleted, so the
+live ids are contiguous and the entry count is ``max(id) - min(id) + 1`` (two index probes
+instead of ``count(*)`` over the table). Each trim deletes at most ``TRIM_BATCH`` rows, FTS
+'delete' commands first (a contentless table must be told the indexed text), so one write
+transaction never holds the writer for long.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from compat_loki.levels import normalize
+from compat_loki.query.reader import Direction, Entry, Stream
+from compat_loki.records import LogRecord
+from core.labels import Labels, Matcher, match_all
+from core.timeparse import format_rfc3339
+
+TRIM_BATCH = 10_000
+MAX_TRIGRAMS = 16  # more terms add FTS work but hardly narrow the candidates
+_FOLD = str.maketrans("123456789", "000000000")
+_SOURCE_LABELS = ("container", "service_name", "app", "job")
+
+
+def fold(text: str) -> str:
+    """What the FTS index sees of a text; case is folded by the trigram tokenizer."""
+    return text.translate(_FOLD)
+
+
+def trigram_query(needles: Iterable[str]) -> str | None:
+    """An FTS5 MATCH expression every line containing all ``needles`` satisfies, or None.
+
+    Each trigram is a quoted FTS5 string, so no user text is ever parsed as FTS syntax.
+    """
+    grams: list[str] = []
+    for needle in needles:
+        folded = fold(needle)
+        own = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))
+        if len(own) > MAX_TRIGRAMS:
+            step = (len(own) - 1) / (MAX_TRIGRAMS - 1)
+            own = [own[round(i * step)] for i in range(MAX_TRIGRAMS)]
+        grams.extend(own)
+    grams = list(dict.fromkeys(grams))
+    if not grams:
+        return None
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def source_name(labels: Labels) -> str:
+    """What SPEC calls the container: the ``container`` label, else a pushed app name."""
+    for name in _SOURCE_LABELS:
+        value = labels.get(name)
+        if value:
+            return str(value)
+    return ""
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def _stream_id(conn: sqlite3.Connection, labels: Labels) -> int:
+    key = labels.canonical()
+    row = conn.execute("SELECT id FROM streams WHERE key = ?", (key,)).fetchone()
+    if row:
+        return int(row[0])
+    level = normalize(labels.get("level")) or normalize(labels.get("severity")) or ""
+    cur = conn.execute(
+        "INSERT INTO streams (key, labels, container, level) VALUES (?, ?, ?, ?)",
+        (key, json.dumps(dict(labels.items_tuple)), source_name(labels), level),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def insert_entries(
+    conn: sqlite3.Connection, records: Sequence[LogRecord], *, max_entries: int | None = None
+) -> int:
+    """Store ``records`` (inside the writer's transaction); returns how many were stored.
+
+    With ``max_entries`` the ring buffer is trimmed by at most one batch afterwards.
+    """
+    if not records:
+        return 0
+    ids: dict[Labels, int] = {}
+    for record in records:
+        if record.labels not in ids:
+            ids[record.labels] = _stream_id(conn, record.labels)
+    first = int(conn.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]) + 1
+    conn.executemany(
+        "INSERT INTO entries (id, ts, stream_id, line, raw, metadata) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                first + i,
+                r.ts_ns,
+                ids[r.labels],
+                r.line,
+                r.raw,
+                json.dumps(dict(r.metadata)) if r.metadata else None,
+            )
+            for i, r in enumerate(records)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO entries_fts (rowid, line) VALUES (?, ?)",
+        [(first + i, fold(r.line)) for i, r in enumerate(records)],
+    )
+    spans: dict[int, list[int]] = {}
+    for r in records:
+        sid = ids[r.labels]
+        span = spans.get(sid)
+        if span is None:
+            spans[sid] = [1, r.ts_ns, r.ts_ns]
+        else:
+            span[0] += 1
+            span[1] = min(span[1], r.ts_ns)
+            span[2] = max(span[2], r.ts_ns)
+    conn.executemany(
+        "UPDATE streams SET n = n + ?, min_ts = min(coalesce(min_ts, ?), ?), "
+        "max_ts = max(coalesce(max_ts, ?), ?) WHERE id = ?",
+        [(n, lo, lo, hi, hi, sid) for sid, (n, lo, hi) in spans.items()],
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_ingest', ?)",
+        (format_rfc3339(time.time()),),
+    )
+    if max_entries is not None:
+        trim(conn, max_entries)
+    return len(records)
+
+
+def count_entries(conn: sqlite3.Connection) -> int:
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM entries").fetchone()
+    return 0 if lo is None else int(hi) - int(lo) + 1
+
+
+def trim(conn: sqlite3.Connection, max_entries: int, batch: int = TRIM_BATCH) -> int:
+    """Delete the oldest entries past ``max_entries``, at most ``batch``; returns how many."""
+    lo, hi = conn.execute("SELECT min(id), max(id) FROM entries").fetchone()
+    if lo is None:
+        return 0
+    excess = int(hi) - int(lo) + 1 - max(max_entries, 0)
+    if excess <= 0:
+        return 0
+    upto = int(lo) + min(excess, batch) - 1
+    conn.executemany(
+        "INSERT INTO entries_fts (entries_fts, rowid, line) VALUES ('delete', ?, ?)",
+        (
+            (rid, fold(line))
+            for rid, line in conn.execute(
+                "SELECT id, line FROM entries WHERE id <= ?", (upto,)
+            ).fetchall()
+        ),
+    )
+    conn.executemany(
+        "UPDATE streams SET n = n - ? WHERE id = ?",
+        [
+            (n, sid)
+            for sid, n in conn.execute(
+                "SELECT stream_id, count(*) FROM entries WHERE id <= ? GROUP BY stream_id",
+                (upto,),
+            ).fetchall()
+        ],
+    )
+    return conn.execute("DELETE FROM entries WHERE id <= ?", (upto,)).rowcount
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+@dataclass(frozen=True)
+class Cursor:
+    container_id: str
+    file_path: str
+    position: int
+    inode: int
+
+
+def load_cursors(conn: sqlite3.Connection) -> dict[str, Cursor]:
+    rows = conn.execute("SELECT container_id, file_path, position, inode FROM cursors")
+    return {r[0]: Cursor(r[0], r[1], int(r[2]), int(r[3])) for r in rows}
+
+
+def save_cursor(conn: sqlite3.Connection, cursor: Cursor) -> None:
+    """Called in the same write job as the lines it covers (SPEC §5.3.3, DESIGN §2)."""
+    conn.execute(
+        "INSERT INTO cursors (container_id, file_path, position, inode, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (container_id) DO UPDATE SET "
+        "file_path = excluded.file_path, position = excluded.position, "
+        "inode = excluded.inode, updated_at = excluded.updated_at",
+        (
+            cursor.container_id,
+            cursor.file_path,
+            cursor.position,
+            cursor.inode,
+            format_rfc3339(time.time()),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    id: int
+    labels: Labels
+    container: str
+    level: str
+    n: int
+    min_ts: int | None
+    max_ts: int | None
+
+
+def all_streams(conn: sqlite3.Connection) -> list[StreamInfo]:
+    rows = conn.execute("SELECT id, labels, container, level, n, min_ts, max_ts FROM streams")
+    return [
+        StreamInfo(int(r[0]), Labels(json.loads(r[1])), r[2], r[3], int(r[4]), r[5], r[6])
+        for r in rows
+    ]
+
+
+def _has_entries(conn: sqlite3.Connection, s: StreamInfo, start_ns: int, end_ns: int) -> bool:
+    # min_ts only goes stale downwards (trim does not raise it), so it is a safe lower bound.
+    if s.n <= 0 or s.min_ts is None or s.max_ts is None:
+        return False
+    if s.max_ts < start_ns or s.min_ts >= end_ns:
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM entries WHERE stream_id = ? AND ts >= ? AND ts < ? LIMIT 1",
+        (s.id, start_ns, end_ns),
+    ).fetchone()
+    return row is not None
+
+
+def _order(direction: Direction) -> str:
+    return "DESC" if direction == "backward" else "ASC"
+
+
+def _merge(
+    conn: sqlite3.Connection,
+    stream_ids: Sequence[int],
+    where: str,
+    params: Sequence[object],
+    direction: Direction,
+    columns: str = "id, stream_id, ts, line, metadata",
+) -> Iterator[tuple[object, ...]]:
+    """Rows of several streams in (ts, id) order, each stream read along its index."""
+    order = _order(direction)
+    sql = (
+        f"SELECT {columns} FROM entries WHERE stream_id = ? AND {where} "
+        f"ORDER BY ts {order}, id {order}"
+    )
+    cursors = [conn.execute(sql, (sid, *params)) for sid in dict.fromkeys(stream_ids)]
+    if len(cursors) == 1:
+        yield from cursors[0]
+        return
+    sign = -1 if direction == "backward" else 1
+
+    def keyed(cur: sqlite3.Cursor) -> Iterator[tuple[int, int, tuple[object, ...]]]:
+        # columns start with id, stream_id, ts
+        for row in cur:
+            yield (sign * int(row[2]), sign * int(row[0]), row)
+
+    for _, _, row in heapq.merge(*(keyed(c) for c in cursors)):
+        yield row
+
+
+def _metadata(text: object) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    return tuple((str(k), str(v)) for k, v in json.loads(str(text)).items())
+
+
+class StoreReader:
+    """``compat_loki.query.reader.LogReader`` on this store (a read connection per query)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _live(self, start_ns: int, end_ns: int) -> list[StreamInfo]:
+        return [s for s in all_streams(self.conn) if _has_entries(self.conn, s, start_ns, end_ns)]
+
+    def streams(self, matchers: Sequence[Matcher], start_ns: int, end_ns: int) -> list[Stream]:
+        return [
+            Stream(s.id, s.labels)
+            for s in all_streams(self.conn)
+            if match_all(matchers, s.labels) and _has_entries(self.conn, s, start_ns, end_ns)
+        ]
+
+    def entries(
+        self,
+        stream_ids: Sequence[int],
+        start_ns: int,
+        end_ns: int,
+        *,
+        direction: Direction = "backward",
+        contains: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> Iterator[Entry]:
+        if not stream_ids or (limit is not None and limit <= 0):
+            return
+        needles = [c for c in contains if c]
+        where = "ts >= ? AND ts < ?" + " AND instr(line, ?) > 0" * len(needles)
+        params: list[object] = [start_ns, end_ns, *needles]
+        match = trigram_query(needles)
+        if match is not None:
+            order = _order(direction)
+            marks = ",".join("?" * len(set(stream_ids)))
+            rows: Iterable[tuple[object, ...]] = self.conn.execute(
+                "SELECT id, stream_id, ts, line, metadata FROM entries "
+                "WHERE id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?) "
+                f"AND stream_id IN ({marks}) AND {where} ORDER BY ts {order}, id {order}",
+                (match, *dict.fromkeys(stream_ids), *params),
+            )
+        else:
+            rows = _merge(self.conn, stream_ids, where, params, direction)
+        for n, row in enumerate(rows):
+            if limit is not None and n >= limit:
+                return
+            yield Entry(int(str(row[1])), int(str(row[2])), str(row[3]), _metadata(row[4]))
+
+    def label_names(self, start_ns: int, end_ns: int) -> list[str]:
+        names = {name for s in self._live(start_ns, end_ns) for name in s.labels}
+        return sorted(names)
+
+    def label_values(
+        self, name: str, matchers: Sequence[Matcher], start_ns: int, end_ns: int
+    ) -> list[str]:
+        values = {
+            str(s.labels[name])
+            for s in self._live(start_ns, end_ns)
+            if name in s.labels and match_all(matchers, s.labels)
+        }
+        return sorted(values)
+
+
+# --------------------------------------------------------------------------- native API
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """SPEC §5.5.1 filters; container/level match case-insensitively, level by alias."""
+
+    container: str | None = None
+    level: str | None = None
+    search: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    id: int
+    ts_ns: int
+    labels: Labels
+    line: str
+    raw: str | None
+    metadata: tuple[tuple[str, str], ...]
+
+
+def matching_streams(conn: sqlite3.Connection, f: LogFilter) -> dict[int, StreamInfo]:
+    level = normalize(f.level) or (f.level or "").upper() if f.level else None
+    container = f.container.strip().lstrip("/").lower() if f.container else None
+    return {
+        s.id: s
+        for s in all_streams(conn)
+        if (container is None or s.container.lower() == container)
+        and (level is None or s.level == level)
+    }
+
+
+def _range(f: LogFilter) -> tuple[str, list[object]]:
+    where, params = "1", list[object]()
+    if f.since_ns is not None:
+        where += " AND ts >= ?"
+        params.append(f.since_ns)
+    if f.until_ns is not None:
+        where += " AND ts <= ?"
+        params.append(f.until_ns)
+    return where, params
+
+
+def _rows(
+    conn: sqlite3.Connection, streams: dict[int, StreamInfo], ids: Sequence[int]
+) -> list[LogRow]:
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    found = {
+        int(r[0]): r
+        for r in conn.execute(
+            f"SELECT id, ts, stream_id, line, raw, metadata FROM entries WHERE id IN ({marks})",
+            list(ids),
+        )
+    }
+    out = []
+    for rid in ids:
+        r = found.get(rid)
+        if r is None:  # trimmed between the two reads
+            continue
+        labels = streams[int(r[2])].labels
+        out.append(LogRow(int(r[0]), int(r[1]), labels, r[3], r[4], _metadata(r[5])))
+    return out
+
+
+def query_logs(
+    conn: sqlite3.Connection, f: LogFilter, *, limit: int, offset: int
+) -> tuple[list[LogRow], int]:
+    """One page of entries newest first, and how many match in all (SPEC §5.5.1)."""
+    streams = matching_streams(conn, f)
+    if not streams:
+        return [], 0
+    where, params = _range(f)
+    search = f.search or ""
+    if search:
+        # Exact (ASCII case-insensitive) substring: LIKE decides, the index pre-filters.
+        match = trigram_query([search])
+        sql, args = "SELECT id, ts FROM entries WHERE ", list[object]()
+        if match is not None:
+            sql += "id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?) AND "
+            args.append(match)
+        marks = ",".join("?" * len(streams))
+        sql += f"stream_id IN ({marks}) AND {where} AND line LIKE ? ESCAPE '\\'"
+        args += [*streams, *params, like_pattern(search)]
+        hits = conn.execute(sql, args).fetchall()
+        hits.sort(key=lambda h: (h[1], h[0]), reverse=True)
+        page = [int(h[0]) for h in hits[offset : offset + limit]]
+        return _rows(conn, streams, page), len(hits)
+    if f.since_ns is None and f.until_ns is None:
+        total = sum(s.n for s in streams.values())
+    else:
+        marks = ",".join("?" * len(streams))
+        total = int(
+            conn.execute(
+                f"SELECT count(*) FROM entries WHERE stream_id IN ({marks}) AND {where}",
+                [*streams, *params],
+            ).fetchone()[0]
+        )
+    page = []
+    for n, row in enumerate(_merge(conn, list(streams), where, params, "backward", "id, 0, ts")):
+        if n >= offset + limit:
+            break
+        if n >= offset:
+            page.append(int(str(row[0])))
+    return _rows(conn, streams, page), total
+
+
+def logs_after(conn: sqlite3.Connection, after_id: int, f: LogFilter, limit: int) -> list[LogRow]:
+    """Entries stored after ``after_id`` in storage order (the SSE tail's resume point)."""
+    streams = matching_streams(conn, f)
+    if not streams:
+        return []
+    marks = ",".join("?" * len(streams))
+    where = f"id > ? AND stream_id IN ({marks})"
+    params: list[object] = [after_id, *streams]
+    if f.search:
+        where += " AND line LIKE ? ESCAPE '\\'"
+        params.append(like_pattern(f.search))
+    ids = [
+        int(r[0])
+        for r in conn.execute(
+            f"SELECT id FROM entries WHERE {where} ORDER BY id LIMIT ?", (*params, limit)
+        )
+    ]
+    return _rows(conn, streams, ids)
+
+
+def last_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0])
+
+
+def entry_span(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
+    """Oldest and newest timestamp stored (via each stream's index)."""
+    lo = hi = None
+    for sid in [int(r[0]) for r in conn.execute("SELECT id FROM streams WHERE n > 0")]:
+        a, b = conn.execute(
+            "SELECT min(ts), max(ts) FROM entries WHERE stream_id = ?", (sid,)
+        ).fetchone()
+        if a is not None:
+            lo = a if lo is None else min(lo, a)
+            hi = b if hi is None else max(hi, b)
+    return lo, hi
+
+
+def counts_by(conn: sqlite3.Connection, column: str) -> dict[str, int]:
+    if column not in ("container", "level"):
+        raise ValueError(column)
+    rows = conn.execute(
+        f"SELECT {column}, sum(n) FROM streams GROUP BY {column} HAVING sum(n) > 0 "
+        f"ORDER BY {column}"
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def last_ingest(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'last_ingest'").fetchone()
+    return str(row[0]) if row else None
