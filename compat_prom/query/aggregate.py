@@ -1,0 +1,268 @@
+"""Aggregation operators (``sum by (x) (...)`` and friends), per step.
+
+Grouping keys are computed once per input series, then each step folds the samples
+present. Numerics follow Prometheus: Kahan summation for ``sum``/``avg`` (incremental mean
+on overflow), Welford for ``stddev``/``stdvar``, NaN-aware ``min``/``max``, ``topk`` /
+``bottomk`` keep NaN last and the first-seen series on ties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import TYPE_CHECKING
+
+from compat_prom.query.ast import Aggregate, StringLit
+from compat_prom.query.values import (
+    Num,
+    ScalarV,
+    Series,
+    StringV,
+    Value,
+    VectorV,
+    format_value,
+    kahan_sum,
+    mean,
+)
+from core.errors import QueryError
+from core.labels import Labels
+
+if TYPE_CHECKING:
+    from compat_prom.query.engine import Evaluator
+
+Key = tuple[tuple[str, str], ...]
+
+
+def group_labels(labels: Labels, grouping: list[str], without: bool) -> Labels:
+    if without:
+        return labels.without(*grouping, "__name__")
+    return labels.only(*grouping)
+
+
+def quantile(phi: float, values: list[float]) -> float:
+    """Prometheus' ``quantile`` (linear interpolation between closest ranks)."""
+    if not values:
+        return math.nan
+    if phi != phi:
+        return math.nan
+    if phi < 0:
+        return -math.inf
+    if phi > 1:
+        return math.inf
+    ordered = sorted(values)
+    n = len(ordered)
+    rank = phi * (n - 1)
+    lower = max(0, int(math.floor(rank)))
+    upper = min(n - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def _stdvar(values: list[float]) -> float:
+    count, avg, m2 = 0.0, 0.0, 0.0
+    for v in values:
+        count += 1
+        delta = v - avg
+        avg += delta / count
+        m2 += delta * (v - avg)
+    return m2 / count
+
+
+def _min(values: list[float]) -> float:
+    best = values[0]
+    for v in values[1:]:
+        if best > v or best != best:
+            best = v
+    return best
+
+
+def _max(values: list[float]) -> float:
+    best = values[0]
+    for v in values[1:]:
+        if best < v or best != best:
+            best = v
+    return best
+
+
+SIMPLE = {
+    "sum": kahan_sum,
+    "avg": mean,
+    "count": lambda vs: float(len(vs)),
+    "group": lambda vs: 1.0,
+    "min": _min,
+    "max": _max,
+    "stdvar": _stdvar,
+    "stddev": lambda vs: math.sqrt(_stdvar(vs)),
+}
+
+
+def evaluate(ev: Evaluator, node: Aggregate, ts: list[int]) -> Value:
+    op = node.op
+    n = len(ts)
+    param_values: list[float] | None = None
+    label_param: str | None = None
+    if node.param is not None:
+        if op == "count_values":
+            p = ev.eval(node.param, ts)
+            if not isinstance(p, StringV) or not isinstance(node.param, StringLit):
+                raise QueryError("count_values requires a string label name")
+            label_param = p.value
+        else:
+            pv = ev.eval(node.param, ts)
+            if not isinstance(pv, ScalarV):
+                raise QueryError(f"expected scalar parameter for {op}")
+            param_values = pv.values
+    inner = ev.eval(node.expr, ts)
+    if not isinstance(inner, VectorV):
+        raise QueryError("expected instant vector in aggregation expression")
+    series = inner.series
+    if op in SIMPLE:
+        return _simple(ev, node, series, n)
+    if op == "quantile":
+        assert param_values is not None
+        for p in set(param_values):
+            if not 0 <= p <= 1:
+                ev.notes.warn(f"quantile value should be between 0 and 1, got {format_value(p)}")
+        return _fold(node, series, n, lambda i, vs: quantile(param_values[i], vs), ev)
+    if op == "count_values":
+        assert label_param is not None
+        return _count_values(node, series, n, label_param)
+    if op in ("topk", "bottomk", "limitk", "limit_ratio"):
+        assert param_values is not None
+        return _select(ev, node, series, n, param_values)
+    raise QueryError(f"unsupported aggregation {op}")
+
+
+def _groups(node: Aggregate, series: list[Series]) -> tuple[list[Labels], list[int]]:
+    keys: dict[Labels, int] = {}
+    index: list[int] = []
+    for s in series:
+        g = group_labels(s.labels, node.grouping, node.without)
+        index.append(keys.setdefault(g, len(keys)))
+    return list(keys), index
+
+
+def _fold(node: Aggregate, series: list[Series], n: int, fn, ev: Evaluator) -> VectorV:  # type: ignore[no-untyped-def]
+    groups, index = _groups(node, series)
+    out = [Series(g, [None] * n) for g in groups]
+    for i in range(n):
+        buckets: dict[int, list[float]] = {}
+        for s, g in zip(series, index, strict=True):
+            v = s.values[i]
+            if v is not None:
+                buckets.setdefault(g, []).append(v)
+        for g, vs in buckets.items():
+            out[g].values[i] = fn(i, vs)
+    return VectorV([s for s in out if any(v is not None for v in s.values)])
+
+
+def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> VectorV:
+    fn = SIMPLE[node.op]
+    groups, index = _groups(node, series)
+    out = [Series(g, [None] * n) for g in groups]
+    # Fast path for one group per step (``sum(x)``), common in dashboards.
+    for i in range(n):
+        buckets: dict[int, list[float]] = {}
+        for s, g in zip(series, index, strict=True):
+            v = s.values[i]
+            if v is not None:
+                b = buckets.get(g)
+                if b is None:
+                    buckets[g] = [v]
+                else:
+                    b.append(v)
+        for g, vs in buckets.items():
+            out[g].values[i] = fn(vs)
+        if i % 256 == 0:
+            ev.check_time()
+    return VectorV([s for s in out if any(v is not None for v in s.values)])
+
+
+def _count_values(node: Aggregate, series: list[Series], n: int, label: str) -> VectorV:
+    if (
+        not label
+        or not (label[0].isalpha() or label[0] == "_")
+        or not all(c.isalnum() or c == "_" for c in label)
+    ):
+        raise QueryError(f"invalid label name {label!r}")
+    out: dict[Labels, Series] = {}
+    for i in range(n):
+        for s in series:
+            v = s.values[i]
+            if v is None:
+                continue
+            base = dict(group_labels(s.labels, node.grouping, node.without).items_tuple)
+            base[label] = format_value(v)
+            key = Labels(base)
+            target = out.get(key)
+            if target is None:
+                target = out[key] = Series(key, [None] * n)
+            target.values[i] = (target.values[i] or 0.0) + 1.0
+    return VectorV(list(out.values()))
+
+
+def _ratio_offset(labels: Labels) -> float:
+    digest = hashlib.blake2b(labels.canonical().encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / float(2**64)
+
+
+def _select(
+    ev: Evaluator, node: Aggregate, series: list[Series], n: int, params: list[float]
+) -> VectorV:
+    op = node.op
+    _, index = _groups(node, series)
+    out = [Series(s.labels, [None] * n, s.drop_name) for s in series]
+    order: list[int] | None = None
+    for i in range(n):
+        p = params[i]
+        members: dict[int, list[int]] = {}
+        for k, s in enumerate(series):
+            if s.values[i] is not None:
+                members.setdefault(index[k], []).append(k)
+        chosen: list[int] = []
+        if op == "limit_ratio":
+            if p != p:
+                raise QueryError("Ratio value is NaN")
+            if p > 1 or p < -1:
+                ev.notes.warn(
+                    f"ratio value should be between -1 and 1, got {format_value(p)}, capping to {1 if p > 0 else -1}"
+                )
+                p = max(-1.0, min(1.0, p))
+            for ks in members.values():
+                for k in ks:
+                    off = _ratio_offset(series[k].labels)
+                    if (p >= 0 and off < p) or (p < 0 and off >= 1 + p):
+                        chosen.append(k)
+        else:
+            if p != p:
+                raise QueryError(f"Parameter value is NaN for {op}")
+            if abs(p) >= 2**63:
+                raise QueryError(f"Scalar value {format_value(p)} overflows int64")
+            k_count = int(p)
+            if k_count < 1:
+                continue
+            for ks in members.values():
+                if op == "limitk":
+                    chosen.extend(ks[:k_count])
+                    continue
+                top = op == "topk"
+
+                def rank(k: int, i: int = i, top: bool = top) -> tuple[int, float]:
+                    v = series[k].values[i]
+                    assert v is not None
+                    if v != v:
+                        return (1, 0.0)
+                    return (0, -v if top else v)
+
+                picked = sorted(ks, key=rank)[:k_count]
+                chosen.extend(picked)
+        for k in chosen:
+            out[k].values[i] = series[k].values[i]
+        if n == 1:
+            order = chosen
+    if n == 1 and order is not None and op in ("topk", "bottomk"):
+        return VectorV([out[k] for k in order])
+    return VectorV([s for s in out if any(v is not None for v in s.values)])
+
+
+__all__ = ["Key", "Num", "evaluate", "quantile"]

@@ -1,0 +1,178 @@
+"""``histogram_quantile`` and ``histogram_fraction`` over classic ``_bucket{le}`` series.
+
+Follows Prometheus' ``BucketQuantile``: buckets sorted by ``le``, same-bound buckets
+merged, counts forced monotonic (tiny float noise below 1e-12 relative is ignored), a
+``+Inf`` bucket required, linear interpolation inside the bucket (0 as the lower bound of
+the first bucket when it is positive). Native histograms are not stored, so there is no
+native path.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from typing import TYPE_CHECKING
+
+from compat_prom.query.values import Series, VectorV, format_value
+from core.labels import Labels
+
+if TYPE_CHECKING:
+    from compat_prom.query.engine import Evaluator
+
+Buckets = list[tuple[float, float]]  # (upper bound, cumulative count)
+
+
+def _parse_le(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
+
+
+def _coalesce(buckets: Buckets) -> Buckets:
+    buckets.sort(key=lambda b: b[0])
+    out: Buckets = []
+    for ub, c in buckets:
+        if out and out[-1][0] == ub:
+            out[-1] = (ub, out[-1][1] + c)
+        else:
+            out.append((ub, c))
+    return out
+
+
+def _monotonic(buckets: Buckets) -> tuple[Buckets, bool]:
+    forced = False
+    prev = buckets[0][1]
+    out = [buckets[0]]
+    for ub, c in buckets[1:]:
+        if c == prev:
+            out.append((ub, c))
+            continue
+        if abs(c - prev) <= 1e-12 * max(abs(c), abs(prev)):
+            out.append((ub, prev))
+            continue
+        if c < prev:
+            out.append((ub, prev))
+            forced = True
+            continue
+        out.append((ub, c))
+        prev = c
+    return out, forced
+
+
+def bucket_quantile(q: float, raw: Buckets) -> tuple[float, bool]:
+    if q != q:
+        return math.nan, False
+    if q < 0:
+        return -math.inf, False
+    if q > 1:
+        return math.inf, False
+    buckets = _coalesce(list(raw))
+    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan, False
+    buckets, forced = _monotonic(buckets)
+    if len(buckets) < 2:
+        return math.nan, forced
+    total = buckets[-1][1]
+    if total == 0 or total != total:
+        return math.nan, forced
+    rank = q * total
+    counts = [c for _, c in buckets[:-1]]
+    b = bisect_left(counts, rank)
+    if b == len(buckets) - 1:
+        return buckets[-2][0], forced
+    if b == 0 and buckets[0][0] <= 0:
+        return buckets[0][0], forced
+    start = 0.0
+    end, count = buckets[b]
+    if b > 0:
+        start = buckets[b - 1][0]
+        count -= buckets[b - 1][1]
+        rank -= buckets[b - 1][1]
+    return start + (end - start) * (rank / count), forced
+
+
+def bucket_fraction(lower: float, upper: float, raw: Buckets) -> float:
+    buckets = _coalesce(list(raw))
+    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan
+    buckets, _ = _monotonic(buckets)
+    total = buckets[-1][1]
+    if total == 0 or lower != lower or upper != upper:
+        return math.nan
+    if lower >= upper:
+        return 0.0
+
+    def rank_at(x: float) -> float:
+        prev_ub, prev_c = -math.inf, 0.0
+        for i, (ub, c) in enumerate(buckets):
+            lb = prev_ub
+            if i == 0 and ub > 0:
+                lb = 0.0
+            if x <= ub:
+                if x <= lb:
+                    return prev_c
+                if math.isinf(ub) or math.isinf(lb):
+                    return prev_c if x < ub else c
+                return prev_c + (c - prev_c) * (x - lb) / (ub - lb)
+            prev_ub, prev_c = ub, c
+        return total
+
+    return (rank_at(upper) - rank_at(lower)) / total
+
+
+def _grouped(ev: Evaluator, series: list[Series], fname: str) -> tuple[dict[Labels, list[tuple[float, Series]]], dict[Labels, bool]]:
+    groups: dict[Labels, list[tuple[float, Series]]] = {}
+    for s in series:
+        le = _parse_le(s.labels.get("le"))
+        name = s.labels.get("__name__") or ""
+        if le is None:
+            shown = s.labels.get("le") or ""
+            ev.notes.warn(f'bucket label "le" is missing or has a malformed value of "{shown}" for metric name "{name}"')
+            continue
+        key = s.labels.without("le", "__name__")
+        groups.setdefault(key, []).append((le, s))
+    return groups, {}
+
+
+def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
+    n = len(phis)
+    for p in set(phis):
+        if not 0 <= p <= 1:
+            ev.notes.warn(f"quantile value should be between 0 and 1, got {format_value(p)}")
+    groups, _ = _grouped(ev, series, "histogram_quantile")
+    out = []
+    for key, members in groups.items():
+        values: list[float | None] = []
+        for i in range(n):
+            buckets = [(le, s.values[i]) for le, s in members if s.values[i] is not None]
+            if not buckets:
+                values.append(None)
+                continue
+            q, forced = bucket_quantile(phis[i], buckets)  # type: ignore[arg-type]
+            if forced:
+                name = members[0][1].labels.get("__name__") or ""
+                ev.notes.info(
+                    "input to histogram_quantile needed to be fixed for monotonicity (see "
+                    "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) "
+                    f'for metric name "{name}"'
+                )
+            values.append(q)
+        if any(v is not None for v in values):
+            out.append(Series(key, values, True))
+    return VectorV(out)
+
+
+def fraction(ev: Evaluator, lower: list[float], upper: list[float], series: list[Series]) -> VectorV:
+    groups, _ = _grouped(ev, series, "histogram_fraction")
+    out = []
+    for key, members in groups.items():
+        values: list[float | None] = []
+        for i in range(len(lower)):
+            buckets = [(le, s.values[i]) for le, s in members if s.values[i] is not None]
+            values.append(bucket_fraction(lower[i], upper[i], buckets) if buckets else None)  # type: ignore[arg-type]
+        if any(v is not None for v in values):
+            out.append(Series(key, values, True))
+    return VectorV(out)

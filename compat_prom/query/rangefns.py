@@ -1,0 +1,266 @@
+"""Functions over range vectors (``rate``, ``*_over_time``, ...), one window at a time.
+
+Each function gets a series' samples ``ts``/``vs``, the window ``[lo, hi)`` of one step,
+the step's evaluation time ``t`` and the range (ms), and returns the value or ``None``.
+``rate``/``increase``/``delta`` use Prometheus' extrapolation (``extrapolatedRate``): extend
+to the window edges by at most half a sample interval, and never below zero for counters.
+Counter resets are summed through a per-series prefix array so a window costs O(1) no
+matter how many samples it holds (24 h dashboards walk thousands of windows per series).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from compat_prom.query.aggregate import quantile
+from compat_prom.query.values import Num, kahan_sum, mean
+
+RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, int], Num]
+
+
+def reset_prefix(vs: Sequence[float]) -> list[float]:
+    """``out[i]`` = total drop compensation for counter resets among samples ``0..i``."""
+    out = [0.0] * len(vs)
+    acc = 0.0
+    for i in range(1, len(vs)):
+        if vs[i] < vs[i - 1]:
+            acc += vs[i - 1]
+        out[i] = acc
+    return out
+
+
+def extrapolated(
+    ts: Sequence[int],
+    vs: Sequence[float],
+    lo: int,
+    hi: int,
+    t: int,
+    rng: int,
+    *,
+    counter: bool,
+    rate: bool,
+    resets: Sequence[float] | None = None,
+) -> Num:
+    if hi - lo < 2:
+        return None
+    first, last = vs[lo], vs[hi - 1]
+    result = last - first
+    if counter:
+        if resets is not None:
+            result += resets[hi - 1] - resets[lo]
+        else:
+            for i in range(lo + 1, hi):
+                if vs[i] < vs[i - 1]:
+                    result += vs[i - 1]
+    range_start = t - rng
+    to_start = (ts[lo] - range_start) / 1000
+    to_end = (t - ts[hi - 1]) / 1000
+    sampled = (ts[hi - 1] - ts[lo]) / 1000
+    avg_gap = sampled / (hi - lo - 1)
+    if counter and result > 0 and first >= 0:
+        to_zero = sampled * (first / result)
+        if to_zero < to_start:
+            to_start = to_zero
+    threshold = avg_gap * 1.1
+    interval = sampled
+    interval += to_start if to_start < threshold else avg_gap / 2
+    interval += to_end if to_end < threshold else avg_gap / 2
+    factor = interval / sampled
+    if rate:
+        factor /= rng / 1000
+    return result * factor
+
+
+def irate_like(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, *, rate: bool) -> Num:
+    if hi - lo < 2:
+        return None
+    a, b = vs[hi - 2], vs[hi - 1]
+    diff = b - a
+    if rate and b < a:
+        diff = b
+    if not rate:
+        return diff
+    dt = (ts[hi - 1] - ts[hi - 2]) / 1000
+    if dt == 0:
+        return None
+    return diff / dt
+
+
+def linear_regression(
+    ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t0: int
+) -> tuple[float, float]:
+    """Least squares slope and intercept at ``t0`` (Prometheus' ``linearRegression``)."""
+    n = hi - lo
+    const_y = all(vs[i] == vs[lo] for i in range(lo, hi))
+    if const_y and math.isfinite(vs[lo]):
+        return 0.0, vs[lo]
+    sum_x = sum_y = sum_xy = sum_x2 = 0.0
+    cx = cy = cxy = cx2 = 0.0
+    from compat_prom.query.values import kahan_inc
+
+    for i in range(lo, hi):
+        x = (ts[i] - t0) / 1000
+        y = vs[i]
+        sum_x, cx = kahan_inc(x, sum_x, cx)
+        sum_y, cy = kahan_inc(y, sum_y, cy)
+        sum_xy, cxy = kahan_inc(x * y, sum_xy, cxy)
+        sum_x2, cx2 = kahan_inc(x * x, sum_x2, cx2)
+    sum_x += cx
+    sum_y += cy
+    sum_xy += cxy
+    sum_x2 += cx2
+    cov = sum_xy - sum_x * sum_y / n
+    var = sum_x2 - sum_x * sum_x / n
+    slope = cov / var if var != 0 else math.nan
+    intercept = sum_y / n - slope * sum_x / n
+    return slope, intercept
+
+
+def window(vs: Sequence[float], lo: int, hi: int) -> list[float]:
+    return list(vs[lo:hi])
+
+
+def _stdvar(values: list[float]) -> float:
+    count, avg, m2 = 0.0, 0.0, 0.0
+    for v in values:
+        count += 1
+        delta = v - avg
+        avg += delta / count
+        m2 += delta * (v - avg)
+    return m2 / count
+
+
+def _min(values: list[float]) -> float:
+    best = values[0]
+    for v in values[1:]:
+        if best > v or best != best:
+            best = v
+    return best
+
+
+def _max(values: list[float]) -> float:
+    best = values[0]
+    for v in values[1:]:
+        if best < v or best != best:
+            best = v
+    return best
+
+
+def _mad(values: list[float]) -> float:
+    med = quantile(0.5, values)
+    return quantile(0.5, [abs(v - med) for v in values])
+
+
+def _ts_of(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, pick: str) -> Num:
+    best = lo
+    for i in range(lo + 1, hi):
+        v, b = vs[i], vs[best]
+        if pick == "min" and (v <= b or b != b):
+            best = i
+        elif pick == "max" and (v >= b or b != b):
+            best = i
+    if pick == "last":
+        best = hi - 1
+    return ts[best] / 1000
+
+
+def over_time(name: str) -> RangeFn | None:
+    """The ``<agg>_over_time`` family; ``None`` when the name is not one of them."""
+    simple: dict[str, Callable[[list[float]], float]] = {
+        "avg_over_time": mean,
+        "sum_over_time": kahan_sum,
+        "count_over_time": lambda w: float(len(w)),
+        "min_over_time": _min,
+        "max_over_time": _max,
+        "stdvar_over_time": _stdvar,
+        "stddev_over_time": lambda w: math.sqrt(_stdvar(w)),
+        "last_over_time": lambda w: w[-1],
+        "first_over_time": lambda w: w[0],
+        "present_over_time": lambda w: 1.0,
+        "mad_over_time": _mad,
+    }
+    fn = simple.get(name)
+    if fn is not None:
+        f = fn
+
+        def run(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+            if hi <= lo:
+                return None
+            return f(list(vs[lo:hi]))
+
+        return run
+    if name.startswith("ts_of_") and name.endswith("_over_time"):
+        pick = name[len("ts_of_") : -len("_over_time")]
+        if pick in ("min", "max", "last"):
+
+            def run_ts(
+                ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int
+            ) -> Num:
+                if hi <= lo:
+                    return None
+                return _ts_of(ts, vs, lo, hi, pick)
+
+            return run_ts
+    return None
+
+
+def resets(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+    if hi <= lo:
+        return None
+    return float(sum(1 for i in range(lo + 1, hi) if vs[i] < vs[i - 1]))
+
+
+def changes(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+    if hi <= lo:
+        return None
+    count = 0
+    for i in range(lo + 1, hi):
+        a, b = vs[i - 1], vs[i]
+        if a != b and not (a != a and b != b):
+            count += 1
+    return float(count)
+
+
+def deriv(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+    if hi - lo < 2:
+        return None
+    slope, _ = linear_regression(ts, vs, lo, hi, ts[lo])
+    return slope
+
+
+def predict_linear(horizon_s: float) -> RangeFn:
+    def run(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+        if hi - lo < 2:
+            return None
+        slope, intercept = linear_regression(ts, vs, lo, hi, t)
+        return slope * horizon_s + intercept
+
+    return run
+
+
+def double_exponential_smoothing(sf: float, tf: float) -> RangeFn:
+    def run(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+        n = hi - lo
+        if n < 2:
+            return None
+        s0, s1 = 0.0, vs[lo]
+        b = vs[lo + 1] - vs[lo]
+        for i in range(1, n):
+            x = sf * vs[lo + i]
+            if i > 1:
+                b = tf * (s1 - s0) + (1 - tf) * b
+            y = (1 - sf) * (s1 + b)
+            s0, s1 = s1, x + y
+        return s1
+
+    return run
+
+
+def quantile_over_time(phi: float) -> RangeFn:
+    def run(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int) -> Num:
+        if hi <= lo:
+            return None
+        return quantile(phi, list(vs[lo:hi]))
+
+    return run

@@ -1,0 +1,142 @@
+"""The values the evaluator passes between nodes, one slot per evaluation step.
+
+Why per-step arrays: a range query is evaluated once over all its steps (Prometheus'
+``rangeEval``), so a selector's samples are fetched once and every node works on lists
+indexed by step. ``None`` means "no sample at this step". An instant query is the same with
+one step.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from compat_prom.query.reader import STALE_NAN_BITS
+from core.labels import Labels
+
+Num = float | None
+
+
+@dataclass
+class Series:
+    """An instant-vector series over the steps; ``drop_name`` delays ``__name__`` removal."""
+
+    labels: Labels
+    values: list[Num]
+    drop_name: bool = False
+
+
+@dataclass
+class RangeSeries:
+    """A range-vector series: all its samples plus each step's window ``[lo, hi)``."""
+
+    labels: Labels
+    ts: Sequence[int]
+    vs: Sequence[float]
+    windows: list[tuple[int, int]]
+    drop_name: bool = False
+
+
+@dataclass
+class ScalarV:
+    values: list[float]
+
+
+@dataclass
+class VectorV:
+    series: list[Series]
+
+
+@dataclass
+class MatrixV:
+    series: list[RangeSeries]
+    # Per step: the evaluation time and the window's range (both ms), for extrapolation.
+    times: list[int]
+    range_ms: int
+
+
+@dataclass
+class StringV:
+    value: str
+
+
+Value = ScalarV | VectorV | MatrixV | StringV
+
+
+@dataclass
+class Annotations:
+    """Prometheus' warnings and infos (``PromQL warning: …``), de-duplicated, in order."""
+
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+
+    def warn(self, text: str) -> None:
+        msg = f"PromQL warning: {text}"
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    def info(self, text: str) -> None:
+        msg = f"PromQL info: {text}"
+        if msg not in self.infos:
+            self.infos.append(msg)
+
+
+def is_stale(v: float) -> bool:
+    return v != v and struct.unpack("<Q", struct.pack("<d", v))[0] == STALE_NAN_BITS
+
+
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
+
+
+def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Prometheus' Kahan-Babuška summation (same rounding as upstream)."""
+    t = total + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+def kahan_sum(values: Sequence[float]) -> float:
+    total, c = 0.0, 0.0
+    for v in values:
+        total, c = kahan_inc(v, total, c)
+    return total + c if not math.isinf(total) else total
+
+
+def mean(values: Sequence[float]) -> float:
+    """Prometheus' avg: Kahan sum, switching to an incremental mean if the sum overflows."""
+    total, c, avg, count, incremental = 0.0, 0.0, 0.0, 0.0, False
+    for v in values:
+        count += 1
+        if not incremental:
+            new_total, new_c = kahan_inc(v, total, c)
+            if count == 1 or not math.isinf(new_total):
+                total, c = new_total, new_c
+                continue
+            incremental = True
+            avg = total / (count - 1)
+            c /= count - 1
+        q = (count - 1) / count
+        avg, c = kahan_inc(v / count, q * avg, q * c)
+    if incremental:
+        return avg + c
+    return total / count + c / count
+
+
+def format_value(v: float) -> str:
+    """Sample values as Prometheus prints them (Go's ``FormatFloat(f, 'f', -1, 64)``)."""
+    if v != v:
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "0" if math.copysign(1.0, v) > 0 else "-0"
+    text = format(Decimal(repr(v)), "f")
+    return text[:-2] if text.endswith(".0") else text
