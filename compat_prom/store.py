@@ -23,7 +23,7 @@ import math
 import sqlite3
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from core.errors import Unavailable
 from core.labels import METRIC_NAME, Labels, Matcher
 
 Batch = Sequence[tuple[Labels, Sequence[int], Sequence[float]]]
+Job = Callable[[sqlite3.Connection], int]
 
 BLOCK_MS = 30 * 60 * 1000  # one chunk per series per 30 min: ~120 samples at 15 s
 MINUTE_MS = 60_000
@@ -451,21 +452,24 @@ def add_observations(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, fl
     _mark_late(conn, (ts for _, ts, _ in rows))
 
 
-def add_to_totals(conn: sqlite3.Connection, increments: dict[int, float]) -> dict[int, float]:
-    """Add to the durable running totals of native counters; returns the new totals."""
+def get_totals(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, float]:
+    """Durable running totals of native counters (SPEC counters arrive as increments)."""
+    return {
+        sid: total
+        for sid, total in conn.execute(
+            "SELECT series_id, total FROM native_totals WHERE series_id IN"
+            " (SELECT value FROM json_each(?))",
+            (_ids_param(set(ids)),),
+        )
+    }
+
+
+def set_totals(conn: sqlite3.Connection, totals: dict[int, float]) -> None:
     conn.executemany(
         "INSERT INTO native_totals (series_id, total) VALUES (?, ?)"
-        " ON CONFLICT (series_id) DO UPDATE SET total = total + excluded.total",
-        list(increments.items()),
+        " ON CONFLICT (series_id) DO UPDATE SET total = excluded.total",
+        list(totals.items()),
     )
-    totals: dict[int, float] = {}
-    for sid, total in conn.execute(
-        "SELECT series_id, total FROM native_totals WHERE series_id IN"
-        " (SELECT value FROM json_each(?))",
-        (_ids_param(increments),),
-    ):
-        totals[sid] = total
-    return totals
 
 
 def put_metadata(conn: sqlite3.Connection, items: Iterable[tuple[str, str, str, str]]) -> None:
@@ -524,3 +528,216 @@ def iter_latest(
     for sid in sorted(latest, key=lambda x: chosen[x].labels.items_tuple):
         ts, bits = latest[sid]
         yield chosen[sid].labels, ts, chunkcodec.bits_to_floats([bits])[0]
+
+
+# --- rollups -------------------------------------------------------------------------------
+
+_ROLLUP_COLS = "count, sum, min, max, last, last_ms, increase, p50, p95, p99, sketch"
+
+
+def earliest_data_ms(conn: sqlite3.Connection) -> int | None:
+    lows = [
+        conn.execute(sql).fetchone()[0]
+        for sql in (
+            "SELECT min(min_ms) FROM chunks",
+            "SELECT min(ts) FROM head",
+            "SELECT min(ts) FROM observations",
+        )
+    ]
+    found = [x for x in lows if x is not None]
+    return min(found) if found else None
+
+
+def rollup_sources(
+    conn: sqlite3.Connection, start: int, end: int
+) -> Iterator[tuple[int, int, list[int], list[float]]]:
+    """(series id, kind, timestamps, values) of every series with data in ``[start, end)``."""
+    merged: dict[int, dict[int, int]] = defaultdict(dict)
+    for sid, data in conn.execute(
+        "SELECT series_id, data FROM chunks WHERE block BETWEEN ? AND ?"
+        " AND max_ms >= ? AND min_ms < ?",
+        (start // BLOCK_MS, (end - 1) // BLOCK_MS, start, end),
+    ):
+        timestamps, bits = chunkcodec.decode(data)
+        target = merged[sid]
+        for ts, b in zip(timestamps, bits, strict=True):
+            if start <= ts < end:
+                target[ts] = b
+    for sid, ts, b in conn.execute(
+        "SELECT series_id, ts, value FROM head WHERE ts >= ? AND ts < ?", (start, end)
+    ):
+        merged[sid][ts] = b & 0xFFFFFFFFFFFFFFFF
+    for sid, points in merged.items():
+        timestamps = sorted(points)
+        yield (
+            sid,
+            KIND_SAMPLES,
+            timestamps,
+            chunkcodec.bits_to_floats([points[t] for t in timestamps]),
+        )
+    obs: dict[int, tuple[list[int], list[float]]] = {}
+    for sid, ts, value in conn.execute(
+        "SELECT series_id, ts, value FROM observations WHERE ts >= ? AND ts < ?", (start, end)
+    ):
+        t_list, v_list = obs.setdefault(sid, ([], []))
+        t_list.append(ts)
+        v_list.append(value)
+    for sid, (t_list, v_list) in obs.items():
+        yield sid, KIND_OBSERVATIONS, t_list, v_list
+
+
+def previous_lasts(
+    conn: sqlite3.Connection, start: int, lookback_ms: int = 600_000
+) -> dict[int, float]:
+    """Each series' last value in the minute rollups just before ``start`` (for increase)."""
+    out: dict[int, float] = {}
+    for sid, last in conn.execute(
+        "SELECT series_id, last FROM rollups WHERE res = ? AND bucket >= ? AND bucket < ?"
+        " AND last IS NOT NULL ORDER BY bucket",
+        (MINUTE_MS, start - lookback_ms, start),
+    ):
+        out[sid] = last
+    return out
+
+
+def put_rollups(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    conn.executemany(
+        f"INSERT OR REPLACE INTO rollups (series_id, res, bucket, {_ROLLUP_COLS})"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def minute_rows(conn: sqlite3.Connection, start: int, end: int) -> dict[int, list[tuple[Any, ...]]]:
+    """Minute rollups in ``[start, end)`` per series, oldest first (columns of _ROLLUP_COLS)."""
+    out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in conn.execute(
+        f"SELECT series_id, {_ROLLUP_COLS} FROM rollups WHERE res = ? AND bucket >= ?"
+        " AND bucket < ? ORDER BY bucket",
+        (MINUTE_MS, start, end),
+    ):
+        out[row[0]].append(tuple(row[1:]))
+    return out
+
+
+def take_dirty(conn: sqlite3.Connection, res: int, limit: int) -> list[int]:
+    buckets = [
+        r[0]
+        for r in conn.execute(
+            "SELECT bucket FROM rollup_dirty WHERE res = ? ORDER BY bucket LIMIT ?", (res, limit)
+        )
+    ]
+    conn.executemany(
+        "DELETE FROM rollup_dirty WHERE res = ? AND bucket = ?", [(res, b) for b in buckets]
+    )
+    return buckets
+
+
+@dataclass
+class RollupRow:
+    series_id: int
+    labels: Labels
+    bucket: int
+    count: int
+    sum: float
+    min: float
+    max: float
+    last: float | None
+    increase: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    sketch: bytes | None
+
+
+def rollups_for(
+    conn: sqlite3.Connection,
+    matchers: Sequence[Matcher],
+    res: int,
+    start: int,
+    end: int,
+    kinds: Sequence[int] = (KIND_SAMPLES, KIND_OBSERVATIONS),
+) -> list[RollupRow]:
+    """Rollup rows of the matching series with buckets in ``[start, end)``."""
+    found: list[_Series] = []
+    for kind in kinds:
+        found.extend(find_series(conn, matchers, start, None, kind))
+    by_id = {s.id: s.labels for s in found}
+    if not by_id:
+        return []
+    out: list[RollupRow] = []
+    for row in conn.execute(
+        "SELECT series_id, bucket, count, sum, min, max, last, increase, p50, p95, p99, sketch"
+        " FROM rollups WHERE res = ? AND series_id IN (SELECT value FROM json_each(?))"
+        " AND bucket >= ? AND bucket < ? ORDER BY bucket",
+        (res, _ids_param(by_id), start, end),
+    ):
+        out.append(RollupRow(row[0], by_id[row[0]], *row[1:]))
+    return out
+
+
+def metric_names(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, type) of every metric: SPEC §6.5.3; type from metadata, else guessed."""
+    types = {name: t for name, t in conn.execute("SELECT name, type FROM metadata")}
+    out = []
+    for (name,) in conn.execute("SELECT DISTINCT name FROM series WHERE name != '' ORDER BY name"):
+        out.append((name, types.get(name, "")))
+    return out
+
+
+def series_kinds(conn: sqlite3.Connection, name: str) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT DISTINCT kind FROM series WHERE name = ?", (name,))}
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def delete_raw_before(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> int:
+    """Raw samples and observations older than ``cutoff_ms``, at most ``limit`` rows each."""
+    n = conn.execute(
+        "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE max_ms < ? LIMIT ?)",
+        (cutoff_ms, limit),
+    ).rowcount
+    n += conn.execute(
+        "DELETE FROM head WHERE (series_id, ts) IN"
+        " (SELECT series_id, ts FROM head WHERE ts < ? LIMIT ?)",
+        (cutoff_ms, limit),
+    ).rowcount
+    n += conn.execute(
+        "DELETE FROM observations WHERE rowid IN"
+        " (SELECT rowid FROM observations WHERE ts < ? LIMIT ?)",
+        (cutoff_ms, limit),
+    ).rowcount
+    return n
+
+
+def delete_rollups_before(conn: sqlite3.Connection, res: int, cutoff_ms: int, limit: int) -> int:
+    return conn.execute(
+        "DELETE FROM rollups WHERE (series_id, res, bucket) IN (SELECT series_id, res, bucket"
+        " FROM rollups WHERE res = ? AND bucket < ? LIMIT ?)",
+        (res, cutoff_ms, limit),
+    ).rowcount
+
+
+def delete_dead_series(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> int:
+    """Series with no data since ``cutoff_ms`` and nothing left in any table."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM series s WHERE last_ms < ?"
+            " AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.series_id = s.id)"
+            " AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.series_id = s.id)"
+            " AND NOT EXISTS (SELECT 1 FROM head h WHERE h.series_id = s.id) LIMIT ?",
+            (cutoff_ms, limit),
+        )
+    ]
+    if ids:
+        param = (_ids_param(ids),)
+        for table, col in (("postings", "series_id"), ("native_totals", "series_id")):
+            conn.execute(
+                f"DELETE FROM {table} WHERE {col} IN (SELECT value FROM json_each(?))", param
+            )
+        conn.execute("DELETE FROM series WHERE id IN (SELECT value FROM json_each(?))", param)
+        _known(conn).clear()
+    conn.execute("DELETE FROM ingest_stats WHERE hour < ?", (cutoff_ms,))
+    return len(ids)

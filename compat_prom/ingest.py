@@ -1,0 +1,153 @@
+"""One function per input path (remote-write, native POST), each ending in one writer job.
+
+A request is answered only after the writer committed its job (DESIGN §2: durable before
+acknowledged). Label sets are turned into series ids on the request side with a bounded
+cache keyed by the label pairs exactly as sent, because building a sorted ``Labels`` and its
+fingerprint is the single largest cost per series in a remote-write body.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from compat_prom import store
+from compat_prom.protocol import native, remote_write
+from compat_prom.protocol.remote_write import LabelPairs, WriteBatch
+from compat_prom.settings import MetricsSettings
+from core.context import ServiceContext
+from core.errors import BadRequest
+from core.labels import Labels
+
+_CACHE_MAX = 200_000
+
+
+class SeriesCache:
+    def __init__(self) -> None:
+        self._map: dict[LabelPairs, tuple[int, Labels]] = {}
+
+    def get(self, pairs: LabelPairs) -> tuple[int, Labels]:
+        hit = self._map.get(pairs)
+        if hit is None:
+            labels = store.clean_labels(Labels(pairs))
+            hit = (labels.fingerprint(), labels)
+            if len(self._map) >= _CACHE_MAX:
+                self._map.clear()
+            self._map[pairs] = hit
+        return hit
+
+
+def cache_of(ctx: ServiceContext) -> SeriesCache:
+    cache = ctx.extra.get("series_cache")
+    if cache is None:
+        cache = ctx.extra["series_cache"] = SeriesCache()
+    assert isinstance(cache, SeriesCache)
+    return cache
+
+
+@dataclass
+class WriteResult:
+    version: int
+    samples: int
+    rejected: list[str]
+    histograms: int
+    exemplars: int
+
+
+def _rows_of(
+    cache: SeriesCache, batch: WriteBatch
+) -> tuple[list[tuple[int, Labels, int, int]], list[tuple[int, int, int]]]:
+    series: list[tuple[int, Labels, int, int]] = []
+    rows: list[tuple[int, int, int]] = []
+    for rec in batch.series:
+        sid, labels = cache.get(rec.labels)
+        ts = rec.timestamps
+        series.append((sid, labels, min(ts), max(ts)))
+        rows.extend(zip([sid] * len(ts), ts, store.to_signed_bits(rec.values), strict=True))
+    return series, rows
+
+
+def _write_job(
+    series: Sequence[tuple[int, Labels, int, int]],
+    rows: list[tuple[int, int, int]],
+    metadata: list[tuple[str, str, str, str]],
+) -> store.Job:
+    def job(conn: sqlite3.Connection) -> int:
+        for _, labels, lo, hi in series:
+            store.ensure_series(conn, labels, lo, hi)
+        if metadata:
+            store.put_metadata(conn, metadata)
+        return store.append_rows(conn, rows)
+
+    return job
+
+
+async def remote_write_body(
+    ctx: ServiceContext, raw: bytes, content_type: str | None
+) -> WriteResult:
+    """Decode and store one remote-write request (raw = snappy-decoded protobuf)."""
+    version, batch = remote_write.decode(raw, content_type)
+    series, rows = _rows_of(cache_of(ctx), batch)
+    written = 0
+    if rows or batch.metadata:
+        written = await ctx.writer.run(_write_job(series, rows, batch.metadata))
+    ctx.metrics.count_ingested("sample", written)
+    ctx.metrics.count_dropped("sample", "invalid_series", len(batch.rejected))
+    ctx.metrics.count_dropped("histogram", "unsupported", batch.histograms)
+    ctx.metrics.count_dropped("exemplar", "unsupported", batch.exemplars)
+    return WriteResult(version, written, batch.rejected, batch.histograms, batch.exemplars)
+
+
+def _native_job(
+    ops: list[tuple[native.Op, Labels, int, float]], metadata: list[tuple[str, str, str, str]]
+) -> store.Job:
+    """Counters read and advance their durable running totals in the same transaction."""
+
+    def job(conn: sqlite3.Connection) -> int:
+        ids: dict[Labels, int] = {}
+        for op, labels, ts, _ in ops:
+            if labels not in ids:
+                kind = store.KIND_OBSERVATIONS if op == "obs" else store.KIND_SAMPLES
+                ids[labels] = store.ensure_series(conn, labels, ts, ts, kind)
+        counter_ids = [ids[lb] for op, lb, _, _ in ops if op == "inc"]
+        totals = store.get_totals(conn, counter_ids)
+        rows: list[tuple[int, int, float]] = []
+        observations: list[tuple[int, int, float]] = []
+        for op, labels, ts, value in ops:
+            sid = ids[labels]
+            if op == "obs":
+                observations.append((sid, ts, value))
+                continue
+            if op == "inc":
+                value = totals[sid] = totals.get(sid, 0.0) + value
+            rows.append((sid, ts, value))
+        store.set_totals(conn, {sid: totals[sid] for sid in counter_ids})
+        store.add_observations(conn, observations)
+        store.put_metadata(conn, metadata)
+        signed = store.to_signed_bits([v for _, _, v in rows])
+        return store.append_rows(
+            conn, [(sid, ts, b) for (sid, ts, _), b in zip(rows, signed, strict=True)]
+        )
+
+    return job
+
+
+async def native_post(ctx: ServiceContext, body: bytes, now_ms: int) -> dict[str, Any]:
+    """SPEC §6.5.1: validate per item, store the good ones in one writer job."""
+    parsed = native.parse(body, now_ms)
+    settings = ctx.settings
+    assert isinstance(settings, MetricsSettings)
+    if parsed.items:
+        ops = native.expand(parsed.items, native.parse_buckets(settings.histogram_buckets))
+        await ctx.writer.run(_native_job(ops, native.metadata_of(parsed.items)))
+    ctx.metrics.count_ingested("native_metric", len(parsed.items))
+    ctx.metrics.count_dropped("native_metric", "invalid", len(parsed.rejected))
+    return parsed.response()
+
+
+def require_body(raw: bytes) -> bytes:
+    if not raw:
+        raise BadRequest("empty body")
+    return raw
