@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from compat_sentry import store
+from compat_sentry import api, sentry_api, store, ui
+from compat_sentry.alerts import AlertSender
+from compat_sentry.ingest import Ingestor
 from compat_sentry.settings import ErrorsSettings
-from core.app import ServiceSpec, build_app
+from core.app import ServiceSpec, build_app, json_error, open_context
 from core.context import ServiceContext
 from core.keys import ensure_api_key
 from core.migrations import upgrade
@@ -46,7 +51,33 @@ async def _create_default_project(ctx: ServiceContext) -> None:
 
 
 def _health(ctx: ServiceContext) -> dict[str, Any]:
-    return {}
+    """SPEC §4.4.6 ``{"status": "ok"}`` plus figures an operator wants at a glance."""
+    with ctx.db.read(timeout=2.0) as conn:
+        figures: dict[str, Any] = store.stats(conn)
+        figures["projects"] = len(store.list_projects(conn))
+        figures["alerts_pending"] = int(
+            conn.execute("SELECT count(*) FROM alert_outbox WHERE status = 'pending'").fetchone()[0]
+        )
+    figures["db_bytes"] = ctx.db.size_bytes()
+    figures["writer_queue"] = ctx.writer.queue_depth
+    return figures
+
+
+def render_error(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
+    """Sentry paths answer as Relay does: ``{"detail": ...}``, X-Sentry-Error, CORS."""
+    if sentry_api.is_sentry_path(request.url.path):
+        merged = {**sentry_api.CORS_HEADERS, "X-Sentry-Error": message[:200], **headers}
+        return JSONResponse({"detail": message}, status_code=status, headers=merged)
+    return json_error(request, status, message, headers)
+
+
+def _retention(ctx: ServiceContext, settings: ErrorsSettings) -> None:
+    """ET-034: resolved groups older than RETENTION_DAYS, in bounded batches."""
+    cutoff = time.time() - settings.retention_days * 86400
+    while ctx.writer.run_sync(lambda conn: store.delete_resolved_before(conn, cutoff)):
+        pass
+    hour = int(time.time() // 3600) - 48
+    ctx.writer.run_sync(lambda conn: store.delete_old_hours(conn, hour))
 
 
 def create_app(settings: ErrorsSettings) -> FastAPI:
@@ -56,11 +87,22 @@ def create_app(settings: ErrorsSettings) -> FastAPI:
         settings=settings,
         migrations_dir=MIGRATIONS,
         head_revision=HEAD,
+        routers=[sentry_api.router, api.router, ui.router],
         health=_health,
+        render_error=render_error,
         on_startup=[_create_default_project],
         title="flowmon error tracker",
     )
-    return build_app(spec)
+    ctx = open_context(spec)
+    ingest = Ingestor(ctx, settings)
+    sender = AlertSender(ctx, settings)
+    ctx.extra["ingest"] = ingest
+    ctx.extra["alerts"] = sender
+    alert_job = ctx.jobs.every("alerts", 5.0, sender.run, run_at_start=True)
+    ingest.on_alert_queued = lambda: ctx.jobs.wake_threadsafe(alert_job)
+    ctx.extra["alert_job"] = alert_job
+    ctx.jobs.every("retention", 3600.0, lambda: _retention(ctx, settings), run_at_start=True)
+    return build_app(spec, ctx)
 
 
 def banner(app: FastAPI) -> list[str]:
