@@ -1,0 +1,106 @@
+"""Rollups on the real store: exact minute percentiles, reset-aware increase, idempotent
+catch-up, late samples, hour sketches, retention and the reader's fallback to rollups."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from compat_prom import rollup, store
+from compat_prom.sketch import spec_rank
+from core.labels import Labels, Matcher
+from tests.compat_prom.helpers import metrics_db, write
+
+H = 1_764_000_000_000 // store.HOUR_MS * store.HOUR_MS  # an hour boundary
+M = store.MINUTE_MS
+COUNTER = Labels({"__name__": "req_total", "e": "/a"})
+OBS = Labels({"__name__": "lat", "e": "/a"})
+
+
+def rows(conn: object, res: int) -> dict[tuple[int, int], tuple[object, ...]]:
+    out = {}
+    for r in conn.execute(  # type: ignore[attr-defined]
+        "SELECT series_id, bucket, count, sum, min, max, last, increase, p50, p95, p99"
+        " FROM rollups WHERE res = ?",
+        (res,),
+    ):
+        out[(r[0], r[1])] = r[2:]
+    return out
+
+
+def run_all(w: object, now: int) -> None:
+    while not write(w, lambda c: rollup.step(c, now)):
+        pass
+
+
+def test_minute_and_hour_rollups(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    with metrics_db(tmp_path) as (w, r):
+        # counter: 10, 20, 30 in minute 0; reset to 5, then 8 in minute 1
+        ts = [H + 0, H + 15_000, H + 30_000, H + M, H + M + 15_000]
+        write(w, lambda c: store.append_samples(c, [(COUNTER, ts, [10, 20, 30, 5, 8])]))
+        obs_sid = write(w, lambda c: store.ensure_series(c, OBS, H, H, store.KIND_OBSERVATIONS))
+        observed: dict[int, list[float]] = {}
+        all_obs = []
+        for minute in range(60):
+            vals = [rng.lognormvariate(-2, 1) for _ in range(rng.randint(1, 50))]
+            observed[minute] = vals
+            all_obs += vals
+            write(
+                w,
+                lambda c, vals=vals, minute=minute: store.add_observations(
+                    c, [(obs_sid, H + minute * M + i, v) for i, v in enumerate(vals)]
+                ),
+            )
+        run_all(w, H + 2 * store.HOUR_MS)
+        minute_rows = rows(r, M)
+        csid = COUNTER.fingerprint()
+        count, total, lo, hi, last, inc, p50, *_ = minute_rows[(csid, H)]
+        assert (count, total, lo, hi, last, inc, p50) == (3, 60, 10, 30, 30, 20, None)
+        assert minute_rows[(csid, H + M)][4:6] == (8, 5 + 3)  # reset: 30 -> 5 counts 5, then +3
+        for minute, vals in observed.items():
+            got = minute_rows[(obs_sid, H + minute * M)]
+            ordered = sorted(vals)
+            assert got[0] == len(vals)
+            assert got[6:9] == tuple(ordered[spec_rank(len(ordered), q)] for q in (0.5, 0.95, 0.99))
+        hour = rows(r, store.HOUR_MS)
+        assert hour[(csid, H)][5] == 28  # hour increase = sum of minute increases
+        ordered = sorted(all_obs)
+        for got, q in zip(hour[(obs_sid, H)][6:9], (0.5, 0.95, 0.99), strict=True):
+            want = ordered[spec_rank(len(ordered), q)]
+            assert abs(got - want) <= 0.01 * want
+        # running again changes nothing (no double counting)
+        run_all(w, H + 3 * store.HOUR_MS)
+        assert rows(r, M) == minute_rows and rows(r, store.HOUR_MS) == hour
+        # a late sample in a rolled-up minute is folded in at the next run
+        write(w, lambda c: store.append_samples(c, [(COUNTER, [H + 45_000], [40])]))
+        run_all(w, H + 3 * store.HOUR_MS)
+        assert rows(r, M)[(csid, H)][:5] == (4, 100, 10, 40, 40)
+        assert rows(r, store.HOUR_MS)[(csid, H)][0] == 6
+
+
+def test_catch_up_after_downtime_and_reader_fallback(tmp_path: Path) -> None:
+    with metrics_db(tmp_path) as (w, r):
+        g = Labels({"__name__": "temp"})
+        ts = [H + i * 15_000 for i in range(4 * 240)]  # four hours every 15 s
+        write(w, lambda c: store.append_samples(c, [(g, ts, [float(i) for i in range(len(ts))])]))
+        write(w, lambda c: store.compact_head(c, ts[-1] + store.BLOCK_MS * 2))
+        steps = 0
+        while not write(w, lambda c: rollup.step(c, H + 5 * store.HOUR_MS)):
+            steps += 1
+        assert steps >= 3  # bounded windows, one hour each
+        sid = g.fingerprint()
+        minute = rows(r, M)
+        assert len([k for k in minute if k[0] == sid]) == 240
+        assert sum(v[0] for k, v in minute.items() if k[0] == sid) == len(ts)
+        # raw retention drops the first three hours; the reader answers from rollups there
+        write(w, lambda c: store.delete_raw_before(c, H + 3 * store.HOUR_MS, 100_000))
+        write(w, lambda c: store.delete_rollups_before(c, M, H + store.HOUR_MS, 100_000))
+        (got,) = store.StoreReader(r).select([Matcher("__name__", "=", "temp")], H, ts[-1])
+        t = list(got.timestamps)
+        assert t[0] == H + store.HOUR_MS - 1  # hour bucket end, last value of the hour
+        assert got.values[0] == 239.0
+        assert t[1] == H + store.HOUR_MS + M - 1 and got.values[1] == 243.0  # minutes
+        raw_from = t.index(H + 3 * store.HOUR_MS)
+        assert raw_from == 1 + 120
+        assert t == sorted(set(t)) and got.values[-1] == len(ts) - 1
