@@ -39,6 +39,10 @@ def group_labels(labels: Labels, grouping: list[str], without: bool) -> Labels:
     return labels.only(*grouping)
 
 
+def _nan_first(v: float) -> tuple[bool, float]:
+    return (v == v, v if v == v else 0.0)
+
+
 def quantile(phi: float, values: list[float]) -> float:
     """Prometheus' ``quantile`` (linear interpolation between closest ranks)."""
     if not values:
@@ -49,7 +53,7 @@ def quantile(phi: float, values: list[float]) -> float:
         return -math.inf
     if phi > 1:
         return math.inf
-    ordered = sorted(values)
+    ordered = sorted(values, key=_nan_first)
     n = len(ordered)
     rank = phi * (n - 1)
     lower = max(0, int(math.floor(rank)))
@@ -133,18 +137,29 @@ def evaluate(ev: Evaluator, node: Aggregate, ts: list[int]) -> Value:
     raise QueryError(f"unsupported aggregation {op}")
 
 
-def _groups(node: Aggregate, series: list[Series]) -> tuple[list[Labels], list[int]]:
+def _groups(node: Aggregate, series: list[Series]) -> tuple[list[Labels], list[int], list[bool]]:
+    """Group label sets, each series' group, and per group whether its name is to be dropped.
+
+    With delayed name removal a kept ``__name__`` (``by (__name__)``) is dropped later if
+    any member was marked (Prometheus 3 propagates the mark through aggregations).
+    """
     keys: dict[Labels, int] = {}
     index: list[int] = []
+    drop: list[bool] = []
     for s in series:
         g = group_labels(s.labels, node.grouping, node.without)
-        index.append(keys.setdefault(g, len(keys)))
-    return list(keys), index
+        k = keys.setdefault(g, len(keys))
+        if k == len(drop):
+            drop.append(False)
+        if s.drop_name and "__name__" in g:
+            drop[k] = True
+        index.append(k)
+    return list(keys), index, drop
 
 
 def _fold(node: Aggregate, series: list[Series], n: int, fn, ev: Evaluator) -> VectorV:  # type: ignore[no-untyped-def]
-    groups, index = _groups(node, series)
-    out = [Series(g, [None] * n) for g in groups]
+    groups, index, drop = _groups(node, series)
+    out = [Series(g, [None] * n, d) for g, d in zip(groups, drop, strict=True)]
     for i in range(n):
         buckets: dict[int, list[float]] = {}
         for s, g in zip(series, index, strict=True):
@@ -158,8 +173,8 @@ def _fold(node: Aggregate, series: list[Series], n: int, fn, ev: Evaluator) -> V
 
 def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> VectorV:
     fn = SIMPLE[node.op]
-    groups, index = _groups(node, series)
-    out = [Series(g, [None] * n) for g in groups]
+    groups, index, drop = _groups(node, series)
+    out = [Series(g, [None] * n, d) for g, d in zip(groups, drop, strict=True)]
     # Fast path for one group per step (``sum(x)``), common in dashboards.
     for i in range(n):
         buckets: dict[int, list[float]] = {}
@@ -210,7 +225,7 @@ def _select(
     ev: Evaluator, node: Aggregate, series: list[Series], n: int, params: list[float]
 ) -> VectorV:
     op = node.op
-    _, index = _groups(node, series)
+    _, index, _ = _groups(node, series)
     out = [Series(s.labels, [None] * n, s.drop_name) for s in series]
     order: list[int] | None = None
     for i in range(n):
@@ -235,7 +250,7 @@ def _select(
                         chosen.append(k)
         else:
             if p != p:
-                raise QueryError(f"Parameter value is NaN for {op}")
+                raise QueryError("Parameter value is NaN")
             if abs(p) >= 2**63:
                 raise QueryError(f"Scalar value {format_value(p)} overflows int64")
             k_count = int(p)

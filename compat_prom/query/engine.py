@@ -153,6 +153,16 @@ class Evaluator:
             raise QueryError("expected an instant vector argument")
         return value.series
 
+    def query_param(self, name: str) -> int:
+        """``start()``, ``end()``, ``step()``, ``range()`` of the query, in ms."""
+        if name == "start":
+            return self.start_ms
+        if name == "end":
+            return self.end_ms
+        if name == "step":
+            return self.step_ms
+        return self.end_ms - self.start_ms
+
     # -- time modifiers ---------------------------------------------------------------
 
     def at_time(self, at: At | None, t: int) -> int:

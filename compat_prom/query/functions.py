@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from functools import cmp_to_key
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from core.labels import Labels, compile_anchored
 if TYPE_CHECKING:
     from compat_prom.query.engine import Evaluator
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NATIVE_HISTOGRAM_FUNCS = {
     "histogram_count",
     "histogram_sum",
@@ -126,9 +128,12 @@ def _map_step(series: list[Series], fn: Callable[[float, int], float]) -> Vector
     )
 
 
-def _range_call(ev: Evaluator, m: MatrixV, fn: rangefns.RangeFn, drop: bool = True) -> VectorV:
+def _range_call(
+    ev: Evaluator, m: MatrixV, fn: rangefns.RangeFn, drop: bool = True, times: list[int] | None = None
+) -> VectorV:
     out = []
-    times, rng = m.times, m.range_ms
+    rng = m.range_ms
+    times = times if times is not None else m.times
     for rs in m.series:
         ts, vs = rs.ts, rs.vs
         values: list[Num] = [
@@ -188,7 +193,7 @@ def _absent_labels(arg: object) -> Labels:
 
 
 def _label_name_ok(name: str) -> bool:
-    return bool(name) and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name)
+    return _LABEL_NAME.match(name) is not None
 
 
 def _expand(template: str, match: object, groups: dict[str, int]) -> str:
@@ -260,8 +265,7 @@ def _label_replace(ev: Evaluator, node: Call, ts: list[int]) -> VectorV:
             items.pop(dst, None)
         drop = s.drop_name and dst != "__name__"
         out.append(Series(Labels(items), s.values, drop))
-    _check_unique(out)
-    return VectorV(out)
+    return VectorV(_merge_same(out))
 
 
 def _label_join(ev: Evaluator, node: Call, ts: list[int]) -> VectorV:
@@ -279,17 +283,27 @@ def _label_join(ev: Evaluator, node: Call, ts: list[int]) -> VectorV:
         else:
             items.pop(dst, None)
         out.append(Series(Labels(items), s.values, s.drop_name and dst != "__name__"))
-    _check_unique(out)
-    return VectorV(out)
+    return VectorV(_merge_same(out))
 
 
-def _check_unique(series: list[Series]) -> None:
-    seen: set[Labels] = set()
+def _merge_same(series: list[Series]) -> list[Series]:
+    """Series that now share a label set merge if they never overlap in time, else 422."""
+    by_key: dict[tuple[Labels, bool], Series] = {}
+    out: list[Series] = []
     for s in series:
-        key = s.labels.without("__name__") if s.drop_name else s.labels
-        if key in seen:
-            raise Unprocessable("vector cannot contain metrics with the same labelset")
-        seen.add(key)
+        key = (s.labels, s.drop_name)
+        prev = by_key.get(key)
+        if prev is None:
+            by_key[key] = s
+            out.append(s)
+            continue
+        merged: list[Num] = []
+        for a, b in zip(prev.values, s.values, strict=True):
+            if a is not None and b is not None:
+                raise Unprocessable("vector cannot contain metrics with the same labelset")
+            merged.append(a if a is not None else b)
+        prev.values = merged
+    return out
 
 
 def _string(ev: Evaluator, node: object, ts: list[int]) -> str:
@@ -335,8 +349,6 @@ def _sort_by_label(ev: Evaluator, node: Call, ts: list[int], desc: bool) -> Vect
 
 
 def _natural_cmp(a: str, b: str) -> int:
-    import re
-
     def parts(s: str) -> list[tuple[int, int | str]]:
         return [(0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", s)]
 
@@ -373,7 +385,8 @@ def call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if name == "predict_linear":
         m = _matrix(ev, node, ts)
         horizon = ev.scalar_arg(args[1], ts)
-        return _range_call(ev, m, rangefns.predict_linear(horizon[0]))
+        # The intercept is at the evaluation time, even under ``@`` (upstream's enh.Ts).
+        return _range_call(ev, m, rangefns.predict_linear(horizon[0]), times=ts)
     if name in ("double_exponential_smoothing", "holt_winters"):
         m = _matrix(ev, node, ts)
         sf, tf = ev.scalar_arg(args[1], ts)[0], ev.scalar_arg(args[2], ts)[0]
@@ -437,6 +450,12 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
         return ScalarV([t / 1000 for t in ts])
     if name == "pi":
         return ScalarV([math.pi] * n)
+    if name in ("start", "end", "step", "range"):
+        return ScalarV([ev.query_param(name) / 1000] * n)
+    if name in ("min_of", "max_of"):
+        cols = [ev.scalar_arg(a, ts) for a in args]
+        pick = _min_of if name == "min_of" else _max_of
+        return ScalarV([pick([c[i] for c in cols]) for i in range(n)])
     if name == "vector":
         vals = ev.scalar_arg(args[0], ts)
         return VectorV([Series(Labels(), list(vals))])
@@ -503,6 +522,11 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if name == "histogram_quantile":
         phis = ev.scalar_arg(args[0], ts)
         return histogram.quantile(ev, phis, ev.vector_arg(args[1], ts))
+    if name == "histogram_quantiles":
+        series = ev.vector_arg(args[0], ts)
+        label = _string(ev, args[1], ts)
+        phis = [ev.scalar_arg(a, ts) for a in args[2:]]
+        return histogram.quantiles(ev, label, phis, series)
     if name == "histogram_fraction":
         lower = ev.scalar_arg(args[0], ts)
         upper = ev.scalar_arg(args[1], ts)
@@ -510,6 +534,18 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if isinstance(node, Subquery):  # pragma: no cover - parser rejects
         raise QueryError("unexpected subquery")
     raise Unprocessable(f"function {name}() is not supported")
+
+
+def _min_of(values: list[float]) -> float:
+    if any(v != v for v in values):
+        return math.nan
+    return min(values)
+
+
+def _max_of(values: list[float]) -> float:
+    if any(v != v for v in values):
+        return math.nan
+    return max(values)
 
 
 def _round(v: float, to: float) -> float:

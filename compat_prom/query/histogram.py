@@ -111,11 +111,15 @@ def bucket_fraction(lower: float, upper: float, raw: Buckets) -> float:
             lb = prev_ub
             if i == 0 and ub > 0:
                 lb = 0.0
-            if x <= ub:
+            if x == ub:
+                return c
+            if x < ub:
                 if x <= lb:
                     return prev_c
-                if math.isinf(ub) or math.isinf(lb):
-                    return prev_c if x < ub else c
+                if math.isinf(lb):
+                    return c  # no interpolation in a bucket of infinite width
+                if math.isinf(ub):
+                    return prev_c
                 return prev_c + (c - prev_c) * (x - lb) / (ub - lb)
             prev_ub, prev_c = ub, c
         return total
@@ -132,7 +136,7 @@ def _grouped(ev: Evaluator, series: list[Series], fname: str) -> tuple[dict[Labe
             shown = s.labels.get("le") or ""
             ev.notes.warn(f'bucket label "le" is missing or has a malformed value of "{shown}" for metric name "{name}"')
             continue
-        key = s.labels.without("le", "__name__")
+        key = s.labels.without("le")
         groups.setdefault(key, []).append((le, s))
     return groups, {}
 
@@ -162,6 +166,18 @@ def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
             values.append(q)
         if any(v is not None for v in values):
             out.append(Series(key, values, True))
+    return VectorV(out)
+
+
+def quantiles(ev: Evaluator, label: str, phis: list[list[float]], series: list[Series]) -> VectorV:
+    """``histogram_quantiles(v, "q", φ1, φ2, ...)``: one series per φ, labelled ``q``."""
+    out: list[Series] = []
+    for column in phis:
+        for s in quantile(ev, column, series).series:
+            items = dict(s.labels.items_tuple)
+            phi = column[0]
+            items[label] = "NaN" if phi != phi else format_value(phi) if math.isinf(phi) else repr(phi)
+            out.append(Series(Labels(items), s.values, True))
     return VectorV(out)
 
 

@@ -58,13 +58,14 @@ def extrapolated(
     to_end = (t - ts[hi - 1]) / 1000
     sampled = (ts[hi - 1] - ts[lo]) / 1000
     avg_gap = sampled / (hi - lo - 1)
+    threshold = avg_gap * 1.1
+    if to_start >= threshold:
+        to_start = avg_gap / 2
     if counter and result > 0 and first >= 0:
         to_zero = sampled * (first / result)
         if to_zero < to_start:
             to_start = to_zero
-    threshold = avg_gap * 1.1
-    interval = sampled
-    interval += to_start if to_start < threshold else avg_gap / 2
+    interval = sampled + to_start
     interval += to_end if to_end < threshold else avg_gap / 2
     factor = interval / sampled
     if rate:
@@ -148,6 +149,8 @@ def _max(values: list[float]) -> float:
 
 
 def _mad(values: list[float]) -> float:
+    if any(v != v for v in values):
+        return math.nan
     med = quantile(0.5, values)
     return quantile(0.5, [abs(v - med) for v in values])
 
@@ -162,6 +165,8 @@ def _ts_of(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, pick: str) 
             best = i
     if pick == "last":
         best = hi - 1
+    elif pick == "first":
+        best = lo
     return ts[best] / 1000
 
 
@@ -192,7 +197,7 @@ def over_time(name: str) -> RangeFn | None:
         return run
     if name.startswith("ts_of_") and name.endswith("_over_time"):
         pick = name[len("ts_of_") : -len("_over_time")]
-        if pick in ("min", "max", "last"):
+        if pick in ("min", "max", "last", "first"):
 
             def run_ts(
                 ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, t: int, rng: int

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compat_prom import store
-from compat_prom.query.ast import MatrixSel, Node, Subquery, VectorSel, parse
+from compat_prom.query.ast import MatrixSel, VectorSel, parse
 from compat_prom.query.engine import Limits, Result, run_instant, run_range
 from compat_prom.query.values import is_stale
 from compat_prom.service import HEAD, MIGRATIONS
@@ -49,7 +49,13 @@ CORE_FILES = [
     "subquery.test",
     "trig_functions.test",
 ]
-NH_FUNCS = ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar")
+NH_FUNCS = (
+    "histogram_count",
+    "histogram_sum",
+    "histogram_avg",
+    "histogram_stddev",
+    "histogram_stdvar",
+)
 MAX_SAMPLES = 10_000  # upstream's DefaultMaxSamplesPerQuery for these files
 
 
@@ -110,22 +116,15 @@ class Store:
         return store.StoreReader(self.r)
 
 
-def _selector_names(node: Node) -> set[str]:
-    names: set[str] = set()
+def _selectors(node: object) -> list[VectorSel]:
+    found: list[VectorSel] = []
 
     def visit(n: object) -> None:
         if isinstance(n, VectorSel):
-            names.update(m.value for m in n.matchers if m.name == "__name__")
-            if n.name:
-                names.add(n.name)
-            if not any(m.name == "__name__" for m in n.matchers):
-                names.add("*")
+            found.append(n)
             return
         if isinstance(n, MatrixSel):
-            visit(n.vs)
-            return
-        if isinstance(n, Subquery):
-            visit(n.expr)
+            found.append(n.vs)
             return
         for value in vars(n).values() if hasattr(n, "__dict__") else ():
             if isinstance(value, list):
@@ -135,7 +134,14 @@ def _selector_names(node: Node) -> set[str]:
                 visit(value)
 
     visit(node)
-    return names
+    return found
+
+
+def _touches_nh(sel: VectorSel, nh_names: set[str]) -> bool:
+    name_matchers = [m for m in sel.matchers if m.name == "__name__"]
+    if not name_matchers:
+        return bool(nh_names)
+    return any(all(m.matches(n) for m in name_matchers) for n in nh_names)
 
 
 def almost_equal(a: float, b: float) -> bool:
@@ -235,8 +241,7 @@ def _skip_reason(ev: Eval, nh_names: set[str], all_nh: bool) -> str | None:
         node = parse(ev.expr)
     except AppError:
         return None
-    names = _selector_names(node)
-    if names & nh_names or ("*" in names and all_nh):
+    if any(_touches_nh(sel, nh_names) for sel in _selectors(node)):
         return "native histogram series in the data"
     return None
 
@@ -282,13 +287,56 @@ def _run_eval(ev: Eval, db: Store, nh_names: set[str], any_nh: bool) -> Outcome:
         if not ev.fail:
             return Outcome(ev.line, ev.expr, "fail", f"error: {exc.message}")
         if ev.fail_msg is not None and exc.message != ev.fail_msg:
-            return Outcome(ev.line, ev.expr, "fail", f"error text {exc.message!r} != {ev.fail_msg!r}")
+            return Outcome(
+                ev.line, ev.expr, "fail", f"error text {exc.message!r} != {ev.fail_msg!r}"
+            )
         if ev.fail_regex is not None and not re.search(ev.fail_regex, exc.message):
-            return Outcome(ev.line, ev.expr, "fail", f"error text {exc.message!r} !~ {ev.fail_regex!r}")
+            return Outcome(
+                ev.line, ev.expr, "fail", f"error text {exc.message!r} !~ {ev.fail_regex!r}"
+            )
         return Outcome(ev.line, ev.expr, "pass")
     if ev.fail:
         return Outcome(ev.line, ev.expr, "fail", "expected an error")
     problem = _check(ev, res)
     if problem:
         return Outcome(ev.line, ev.expr, "fail", problem)
+    if ev.instant and _range_comparable(ev, res):
+        problem = _check_as_range(ev, res, db, limits)
+        if problem:
+            return Outcome(ev.line, ev.expr, "fail", f"as a range query: {problem}")
     return Outcome(ev.line, ev.expr, "pass")
+
+
+_NON_STEP_INVARIANT = re.compile(r"\b(start|end|range|step)\(\)")
+
+
+def _range_comparable(ev: Eval, res: Result) -> bool:
+    """Upstream's second run: the instant query as a range query t-1m..t+1m, point at t."""
+    if ev.ordered or ev.string is not None or ev.range_vector is not None:
+        return False
+    if res.kind not in ("vector", "scalar") or _NON_STEP_INVARIANT.search(ev.expr):
+        return False
+    return not ev.warn and not ev.info
+
+
+def _check_as_range(ev: Eval, res: Result, db: Store, limits: Limits) -> str | None:
+    t = ev.at_ms
+    try:
+        got = run_range(db.reader(), parse(ev.expr), t - 60_000, t + 60_000, 60_000, limits)
+    except AppError as exc:
+        return f"error: {exc.message}"
+    at_t: dict[Labels, float] = {}
+    for labels, points in got.matrix:
+        for pt, v in points:
+            if pt == t:
+                at_t[labels] = v
+    if res.kind == "scalar":
+        want = {Labels(): res.scalar[1]} if res.scalar else {}
+    else:
+        want = {labels: v for labels, _, v in res.vector}
+    if set(want) != set(at_t):
+        return f"series differ: {sorted(map(repr, want))[:3]} vs {sorted(map(repr, at_t))[:3]}"
+    for labels, v in want.items():
+        if not almost_equal(v, at_t[labels]):
+            return f"{labels!r}: {v} vs {at_t[labels]}"
+    return None

@@ -79,12 +79,14 @@ def parse_number(tok: str) -> float:
     return float(tok)
 
 
-_EXPAND = re.compile(r"^([-+]?[^x+\-]+|[-+]?(?:inf|nan)|[-+]?[0-9.eE+\-]+?)(?:([+-])([^x]+))?x(\d+)$", re.I)
+_EXPAND = re.compile(
+    r"^([-+]?[^x+\-]+|[-+]?(?:inf|nan)|[-+]?[0-9.eE+\-]+?)(?:([+-])([^x]+))?x(\d+)$", re.I
+)
 
 
-def expand_values(tokens: list[str]) -> list[float | None | object]:
+def expand_values(tokens: list[str]) -> list[float | object | None]:
     """The value notation of ``load`` and range expectations; ``None`` = no sample."""
-    out: list[float | None | object] = []
+    out: list[float | object | None] = []
     for tok in tokens:
         if tok.startswith("{{"):
             count = 1
@@ -102,10 +104,14 @@ def expand_values(tokens: list[str]) -> list[float | None | object]:
         if tok == "stale":
             out.append(STALE_NAN)
             continue
-        if "x" in tok and not tok.lower().startswith(("0x", "-0x")):
+        if "x" in tok:
             body, times = tok.rsplit("x", 1)
             n = int(times)
-            m = re.match(r"^([-+]?(?:[0-9.]+(?:e[-+]?\d+)?|inf|nan))([-+])([0-9.]+(?:e[-+]?\d+)?|inf|nan)$", body, re.I)
+            m = re.match(
+                r"^([-+]?(?:[0-9.]+(?:e[-+]?\d+)?|inf|nan))([-+])([0-9.]+(?:e[-+]?\d+)?|inf|nan)$",
+                body,
+                re.I,
+            )
             if m:
                 start = parse_number(m.group(1))
                 delta = parse_number(m.group(3)) * (1 if m.group(2) == "+" else -1)
@@ -178,7 +184,9 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
-_COMMAND = re.compile(r"^(load|load_with_nhcb|clear|eval|eval_fail|eval_warn|eval_info|eval_ordered)(\s|$)")
+_COMMAND = re.compile(
+    r"^(load|load_with_nhcb|clear|eval|eval_fail|eval_warn|eval_info|eval_ordered)(\s|$)"
+)
 
 
 def parse_file(text: str) -> list[Load | Clear | Eval]:
@@ -331,7 +339,9 @@ def _result_line(ev: Eval, line: str) -> None:
         assert v is None or isinstance(v, float)
         ev.expected.append((labels, [(ev.at_ms, v)]))
         return
-    start, step = (ev.range_vector[0], ev.range_vector[2]) if ev.range_vector else (ev.start_ms, ev.step_ms)
+    start, step = (
+        (ev.range_vector[0], ev.range_vector[2]) if ev.range_vector else (ev.start_ms, ev.step_ms)
+    )
     points: list[tuple[int, float | None]] = []
     for k, v in enumerate(values):
         if v is None:
