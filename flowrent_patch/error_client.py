@@ -20,11 +20,11 @@ import traceback
 from typing import Any
 
 import httpx
-import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from flowrent_patch.scrub import drop_headers, scrub, scrub_text
+from flowrent_patch.sentry import sdk_reporting
 from flowrent_patch.settings import MonitoringSettings, secret
 from flowrent_patch.throttle import ThrottledWarning
 
@@ -142,7 +142,7 @@ async def report_error(request: Request | None, exception: BaseException) -> Non
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:
     """SPEC §7.2.2: report, log locally as before, answer 500 without internals."""
-    if not sentry_sdk.get_client().is_active():
+    if not sdk_reporting():
         await report_error(request, exc)
     route = request.scope.get("route")
     where = getattr(route, "path", None) or request.url.path

@@ -115,9 +115,16 @@ def init_sentry(
     return True
 
 
+def sdk_reporting() -> bool:
+    """True when an SDK client with a DSN is set up (``init()`` without one still counts
+    as "active" in the SDK, but sends nothing)."""
+    client = sentry_sdk.get_client()
+    return client.is_active() and bool(client.dsn)
+
+
 def current_trace_id() -> str | None:
     """Trace id of the current request's Sentry scope, or None when the SDK is off."""
-    if not sentry_sdk.get_client().is_active():
+    if not sdk_reporting():
         return None
     traceparent = sentry_sdk.get_traceparent()
     if not traceparent:

@@ -9,7 +9,7 @@ import sentry_sdk
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from flowrent_patch.sentry import current_trace_id, init_sentry, scrub_event
+from flowrent_patch.sentry import current_trace_id, init_sentry, scrub_event, sdk_reporting
 from flowrent_patch.settings import MonitoringSettings
 from tests.conftest import LiveServer
 from tests.flowrent_patch.capture import CaptureServer
@@ -58,7 +58,7 @@ def settings_for(tracker: CaptureServer) -> MonitoringSettings:
 
 def test_init_without_dsn_does_nothing() -> None:
     assert init_sentry(MonitoringSettings()) is False
-    assert not sentry_sdk.get_client().is_active()
+    assert not sdk_reporting()
     assert current_trace_id() is None
 
 
