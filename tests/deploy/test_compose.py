@@ -138,7 +138,8 @@ def test_every_service_has_a_health_check_and_restarts(path: Path) -> None:
         check = svc.get("healthcheck")
         assert check and not check.get("disable"), f"{name} has no health check"
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
-        assert "/health" in " ".join(check["test"]), f"{name} health check misses /health"
+        probe = " ".join(check["test"])
+        assert re.search(r"/health|/-/ready|healthcheck\.sh", probe), f"{name}: {probe}"
         assert svc.get("restart") == "unless-stopped", name
         assert svc.get("networks") == ["monitoring"], name
     assert doc["networks"]["monitoring"] == {"name": "flowrent_network", "external": True}
@@ -257,3 +258,29 @@ def test_secrets_example_has_spec_names_and_generation_instructions() -> None:
         assert name in values, name
     assert "openssl rand -base64 32" in text
     assert "secrets.env" in (DEPLOY / ".gitignore").read_text().split()
+
+
+@pytest.mark.parametrize(
+    ("path", "agent"),
+    [(MONITORING, "agent.yml"), (ALLINONE, "agent.allinone.yml")],
+    ids=lambda p: getattr(p, "name", p),
+)
+def test_self_scrape_agent_targets_services_of_its_compose_file(path: Path, agent: str) -> None:
+    doc = load_yaml(path)
+    svc = doc["services"]["self-scrape"]
+    assert svc["profiles"] == ["grafana"]
+    assert f"./prometheus/{agent}:/etc/prometheus/agent.yml:ro" in svc["volumes"]
+    # $$ is Compose's escape: the container's shell, not Compose, expands the key.
+    assert '"$$METRICS_COLLECTOR_API_KEY" > /tmp/metrics_api_key' in svc["command"][0]
+    config = load_yaml(DEPLOY / "prometheus" / agent)
+    ports = {}
+    for name, service in doc["services"].items():
+        ports[name] = {int(p.rsplit(":", 1)[1]) for p in service.get("ports", [])}
+    targets = [
+        t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    ]
+    assert len(targets) == 3
+    for target in [*targets, config["remote_write"][0]["url"].split("/")[2]]:
+        host, port = target.split(":")
+        assert host in doc["services"] and int(port) in ports[host], target
+    assert config["remote_write"][0]["authorization"]["credentials_file"] == "/tmp/metrics_api_key"
