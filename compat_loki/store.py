@@ -218,6 +218,15 @@ def save_cursor(conn: sqlite3.Connection, cursor: Cursor) -> None:
     )
 
 
+def store_tail_batch(
+    conn: sqlite3.Connection, records: Sequence[LogRecord], cursor: Cursor, max_entries: int
+) -> int:
+    """The tailer's write job: lines and the cursor after them commit together."""
+    n = insert_entries(conn, records, max_entries=max_entries)
+    save_cursor(conn, cursor)
+    return n
+
+
 # --------------------------------------------------------------------------- reads
 
 

@@ -1,0 +1,1 @@
+"""Wire formats of the log store: Loki push bodies (pure, no I/O)."""

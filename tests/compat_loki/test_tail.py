@@ -1,0 +1,150 @@
+"""The Docker tailer against a real file tree: rotation, truncation, partial lines,
+restarts, new containers, filters; the lines land in the real store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from compat_loki import store
+from compat_loki.records import LogRecord
+from compat_loki.store import LogFilter
+from compat_loki.tail import Tailer, tail_start
+from core.context import ServiceContext
+from tests.compat_loki.dockertree import Container
+
+
+def make_tailer(
+    ctx: ServiceContext, root: Path, *, names: set[str] | None = None, tail_buffer: int = 1000
+) -> Tailer:
+    with ctx.db.read() as conn:
+        cursors = store.load_cursors(conn)
+
+    def write(records: list[LogRecord], cursor: store.Cursor) -> None:
+        ctx.writer.run_sync(
+            lambda c: store.store_tail_batch(c, records, cursor, 100_000), timeout=30
+        )
+
+    return Tailer(root, names, tail_buffer, cursors, write)
+
+
+def lines(ctx: ServiceContext, container: str | None = None) -> list[str]:
+    with ctx.db.read() as conn:
+        rows, _ = store.query_logs(conn, LogFilter(container=container), limit=500, offset=0)
+    return [r.line for r in reversed(rows)]
+
+
+def test_reads_names_levels_and_partial_lines(ctx: ServiceContext, tmp_path: Path) -> None:
+    root = tmp_path / "other"
+    app = Container(root, "a" * 64, "rentl_prod")
+    app.write('INFO:     127.0.0.1:5000 - "GET /health HTTP/1.1" 200 OK')
+    app.write("Traceback (most recent call last):", stream="stderr")
+    app.write_raw(app.record("x" * 10, newline=False) + app.record("y" * 5))
+    app.write_raw(app.record("unfinished ", newline=False))
+    tailer = make_tailer(ctx, root)
+    assert tailer.tick() == 3
+    assert lines(ctx) == [
+        'INFO:     127.0.0.1:5000 - "GET /health HTTP/1.1" 200 OK',
+        "Traceback (most recent call last):",
+        "x" * 10 + "y" * 5,
+    ]
+    with ctx.db.read() as conn:
+        rows, _ = store.query_logs(conn, LogFilter(level="error"), limit=10, offset=0)
+        assert [r.labels["container"] for r in rows] == ["rentl_prod"]
+        assert rows[0].labels["stream"] == "stderr" and rows[0].raw is None  # rebuilt exactly
+        joined, _ = store.query_logs(conn, LogFilter(search="xxxy"), limit=10, offset=0)
+        assert joined[0].raw is not None and joined[0].raw.count("\n") == 1
+    app.write_raw(app.record("end"))  # the unfinished message gets its end
+    assert tailer.tick() == 1
+    assert lines(ctx)[-1] == "unfinished end"
+
+
+def test_restart_neither_loses_nor_repeats(ctx: ServiceContext, tmp_path: Path) -> None:
+    root = tmp_path / "other"
+    app = Container(root, "b" * 64, "app")
+    app.write(*(f"line {i}" for i in range(50)))
+    first = make_tailer(ctx, root)
+    first.tick()
+    app.write(*(f"line {i}" for i in range(50, 80)))
+    app.write_raw(app.record("half ", newline=False))
+    second = make_tailer(ctx, root)  # a new process: cursors come from the database
+    second.tick()
+    app.write_raw(app.record("done"))
+    third = make_tailer(ctx, root)
+    third.tick()
+    assert lines(ctx) == [f"line {i}" for i in range(80)] + ["half done"]
+
+
+def test_rotation_finishes_old_file_then_reads_new(ctx: ServiceContext, tmp_path: Path) -> None:
+    root = tmp_path / "other"
+    app = Container(root, "c" * 64, "app")
+    app.write("one", "two")
+    tailer = make_tailer(ctx, root)
+    tailer.tick()
+    app.write("three")  # written before rotation, not read yet
+    app.rotate()
+    app.write("four")
+    tailer.tick()
+    app.write("five")
+    app.rotate()
+    app.rotate()  # twice between ticks: "five" is in .2 now, found by its inode
+    app.write("six")
+    tailer.tick()
+    assert lines(ctx) == ["one", "two", "three", "four", "five", "six"]
+
+
+def test_truncation_restarts_at_zero(ctx: ServiceContext, tmp_path: Path) -> None:
+    root = tmp_path / "other"
+    app = Container(root, "d" * 64, "app")
+    app.write("before 1", "before 2", "before 3")
+    tailer = make_tailer(ctx, root)
+    tailer.tick()
+    app.truncate()  # copytruncate
+    app.write("after")
+    tailer.tick()
+    assert lines(ctx) == ["before 1", "before 2", "before 3", "after"]
+
+
+def test_new_container_starts_from_tail_buffer_and_filter(
+    ctx: ServiceContext, tmp_path: Path
+) -> None:
+    root = tmp_path / "other"
+    old = Container(root, "e" * 64, "rentl_prod")
+    old.write(*(f"old {i}" for i in range(20)))
+    Container(root, "f" * 64, "postgres").write("not watched")
+    tailer = make_tailer(ctx, root, names={"rentl_prod"}, tail_buffer=5)
+    tailer.tick()
+    assert lines(ctx) == [f"old {i}" for i in range(15, 20)]
+    new = Container(root, "9" * 64, "rentl_prod")  # a redeploy: new id, same name
+    new.ts = old.ts
+    new.write("new 1")
+    tailer.tick()
+    assert lines(ctx)[-1] == "new 1"
+    assert "not watched" not in lines(ctx)
+
+
+def test_tail_start(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"a\nbb\nccc\n")
+    assert tail_start(path, 2) == 2
+    assert tail_start(path, 10) == 0
+    assert tail_start(path, 0) == 9
+
+
+def test_running_service_ingests_within_two_seconds(
+    loki_app: tuple[TestClient, ServiceContext], docker_dir: Path
+) -> None:
+    client, _ = loki_app
+    app = Container(docker_dir, "1" * 64, "rentl_prod")
+    time.sleep(0.5)  # the first tick saw the empty file
+    app.write("[ERROR] payment provider timeout")
+    written = time.monotonic()
+    while time.monotonic() - written < 2:
+        body = client.get("/api/logs", params={"search": "provider timeout"}).json()
+        if body["total"]:
+            break
+        time.sleep(0.05)
+    assert body["total"] == 1 and body["logs"][0]["level"] == "ERROR"
+    assert body["logs"][0]["container"] == "rentl_prod"
