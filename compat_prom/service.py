@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from compat_prom import api, maintenance, spec_api, store
+from compat_prom import api, maintenance, prom_api, spec_api, store, ui
 from compat_prom.settings import MetricsSettings
 from core.app import ServiceSpec, build_app
 from core.context import ServiceContext
@@ -37,7 +37,8 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         migrations_dir=MIGRATIONS,
         head_revision=HEAD,
         health=_health,
-        routers=[api.router, spec_api.router],
+        routers=[api.router, spec_api.router, prom_api.router, ui.router],
+        render_error=prom_api.render_error,
         on_startup=[maintenance.register],
         title="flowmon metrics collector",
     )

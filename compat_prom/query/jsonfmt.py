@@ -1,0 +1,67 @@
+"""Query results → the Prometheus HTTP API JSON text (``data.resultType``/``result``).
+
+Built as text rather than through ``json.dumps`` of nested dicts: a 24 h range panel holds
+hundreds of thousands of points, and formatting each ``[t, "v"]`` pair directly is several
+times faster than building and serialising the equivalent Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compat_prom.query.engine import Result
+from compat_prom.query.values import format_value
+from core.labels import Labels
+
+
+def ts_json(t_ms: int) -> str:
+    """Prometheus writes times as float seconds with up to 3 decimals (``1435781451.781``)."""
+    if t_ms % 1000 == 0:
+        return str(t_ms // 1000)
+    return f"{t_ms / 1000:.3f}".rstrip("0")
+
+
+def labels_json(labels: Labels) -> str:
+    return json.dumps(dict(labels.items_tuple), ensure_ascii=False, separators=(",", ":"))
+
+
+def result_json(res: Result) -> str:
+    """The ``data`` object (without ``stats``)."""
+    if res.kind == "scalar":
+        assert res.scalar is not None
+        t, v = res.scalar
+        return f'{{"resultType":"scalar","result":[{ts_json(t)},"{format_value(v)}"]}}'
+    if res.kind == "string":
+        assert res.string is not None
+        t, s = res.string
+        return f'{{"resultType":"string","result":[{ts_json(t)},{json.dumps(s, ensure_ascii=False)}]}}'
+    if res.kind == "vector":
+        items = [
+            f'{{"metric":{labels_json(lbl)},"value":[{ts_json(t)},"{format_value(v)}"]}}'
+            for lbl, t, v in res.vector
+        ]
+        return '{"resultType":"vector","result":[' + ",".join(items) + "]}"
+    series = []
+    for lbl, points in res.matrix:
+        pts = ",".join(f'[{ts_json(t)},"{format_value(v)}"]' for t, v in points)
+        series.append(f'{{"metric":{labels_json(lbl)},"values":[{pts}]}}')
+    return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
+
+
+def envelope(data_json: str, warnings: list[str], infos: list[str], extra: dict[str, Any] | None = None) -> str:
+    """``{"status":"success","data":…}`` plus ``warnings``/``infos`` when there are any."""
+    parts = ['{"status":"success","data":', data_json]
+    if warnings:
+        parts.append(',"warnings":' + json.dumps(warnings, ensure_ascii=False))
+    if infos:
+        parts.append(',"infos":' + json.dumps(infos, ensure_ascii=False))
+    for key, value in (extra or {}).items():
+        parts.append(f",{json.dumps(key)}:{json.dumps(value, ensure_ascii=False)}")
+    parts.append("}")
+    return "".join(parts)
+
+
+def with_stats(data_json: str, stats: dict[str, Any]) -> str:
+    """Insert ``"stats"`` into the data object (``stats=all``; Grafana passes it to frame meta)."""
+    return data_json[:-1] + ',"stats":' + json.dumps(stats) + "}"
