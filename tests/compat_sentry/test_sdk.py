@@ -2,8 +2,9 @@
 
 Nothing is mocked: the SDK builds envelopes, compresses them as it likes and posts them to
 the DSN; the tests then read the result through the native API. Tracing stays off: the
-tracker runs in the same process, so a traced SDK would trace its own envelope posts. ``sentry_sdk.init`` is
-process-global, so every test initialises its own client and closes it afterwards.
+tracker runs in the same process, so a traced SDK would trace its own envelope posts.
+``sentry_sdk.init`` is process-global, so every test initialises its own client and closes
+it afterwards.
 """
 
 from __future__ import annotations
