@@ -7,7 +7,7 @@ that real store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -58,3 +58,28 @@ class LogReader(Protocol):
     def label_values(
         self, name: str, matchers: Sequence[Matcher], start_ns: int, end_ns: int
     ) -> list[str]: ...
+
+
+class BucketCounter(Protocol):
+    """Optional, for speed: counts pushed down to SQL (``count_over_time``, log volume).
+
+    The engine uses it when the reader has it (``hasattr(reader, "bucket_counts")``) and
+    otherwise counts through ``entries``; both must give the same numbers.
+    """
+
+    def bucket_counts(
+        self,
+        stream_ids: Sequence[int],
+        start_ns: int,
+        end_ns: int,
+        bucket_ns: int,
+        *,
+        contains: Sequence[str] = (),
+    ) -> Iterable[tuple[int, int, int, int]]:
+        """``(stream_id, bucket, count, bytes)`` for entries with ``start_ns < ts <= end_ns``.
+
+        ``bucket = (ts - start_ns - 1) // bucket_ns`` (so bucket ``j`` covers the left-open
+        window ``(start + j*b, start + (j+1)*b]``, Loki's range semantics); ``bytes`` is the
+        UTF-8 length of the lines; ``contains`` as in ``entries``. Empty buckets are omitted.
+        """
+        ...

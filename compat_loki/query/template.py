@@ -47,6 +47,16 @@ def _s(v: Value) -> str:
     return "" if v is None else str(v)
 
 
+def _go_title(text: str) -> str:
+    """Go's strings.Title: upper-case letters that follow a separator (not letter/digit/_)."""
+    out = []
+    prev = " "
+    for ch in text:
+        out.append(ch.upper() if not (prev.isalnum() or prev == "_") else ch)
+        prev = ch
+    return "".join(out)
+
+
 def _num(v: Value) -> float:
     try:
         return float(v)
@@ -109,7 +119,7 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
     "ToUpper": lambda s: _s(s).upper(),
     "lower": lambda s: _s(s).lower(),
     "upper": lambda s: _s(s).upper(),
-    "title": lambda s: _s(s).title(),
+    "title": lambda s: _go_title(_s(s)),
     "trim": lambda s: _s(s).strip(),
     "trimSpace": lambda s: _s(s).strip(),
     "TrimSpace": lambda s: _s(s).strip(),
