@@ -135,7 +135,7 @@ def test_acceptance_contract(client: Any) -> None:
             ]
         )
     )
-    assert r.status_code == 400 and "duplicate label name" in r.json()["detail"]
+    assert r.status_code == 400 and "duplicate label name" in r.text
     assert post(b"this is not snappy").status_code == 400
     assert post(snappy.compress(b"\xff\xff\xff garbage")).status_code == 400
     assert post(v1_body([])).status_code == 204  # empty WriteRequest
@@ -165,7 +165,7 @@ def test_remote_write_v2_with_written_headers(client: Any) -> None:
         content=body,
         headers={**HEADERS, "Content-Type": V2_TYPE, "Content-Encoding": "snappy"},
     )
-    assert r.status_code == 400 and "out of range" in r.json()["detail"]
+    assert r.status_code == 400 and "out of range" in r.text
     assert r.headers["X-Prometheus-Remote-Write-Samples-Written"] == "2"
     assert r.headers["X-Prometheus-Remote-Write-Histograms-Written"] == "0"
     (got,) = read_all(client, [Matcher("__name__", "=", "v2_metric")], now, now + 1000)
