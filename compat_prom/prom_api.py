@@ -76,7 +76,10 @@ async def _params(request: Request, body: bytes) -> Params:
     if request.method == "POST" and body:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in ("application/x-www-form-urlencoded", ""):
-            raise BadRequest(f"unsupported Content-Type {ctype!r}; send a form (application/x-www-form-urlencoded)")
+            raise BadRequest(
+                f"unsupported Content-Type {ctype!r}; "
+                "send a form (application/x-www-form-urlencoded)"
+            )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -89,9 +92,9 @@ def _options(ctx: Any) -> QueryOptions:
     return QueryOptions(max_timeout_s=float(ctx.settings.query_timeout))
 
 
-async def _read(ctx: Any, fn: Callable[[store.StoreReader], str], timeout: float | None = None) -> Response:
+async def _read(ctx: Any, fn: Callable[[store.StoreReader], str]) -> Response:
     def work() -> str:
-        with ctx.db.read(timeout) as conn:
+        with ctx.db.read() as conn:
             return fn(store.StoreReader(conn))
 
     text = await anyio.to_thread.run_sync(work)

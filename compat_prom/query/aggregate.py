@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from compat_prom.query.ast import Aggregate, StringLit
@@ -56,7 +57,7 @@ def quantile(phi: float, values: list[float]) -> float:
     ordered = sorted(values, key=_nan_first)
     n = len(ordered)
     rank = phi * (n - 1)
-    lower = max(0, int(math.floor(rank)))
+    lower = max(0, math.floor(rank))
     upper = min(n - 1, lower + 1)
     weight = rank - math.floor(rank)
     return ordered[lower] * (1 - weight) + ordered[upper] * weight
@@ -88,7 +89,7 @@ def _max(values: list[float]) -> float:
     return best
 
 
-SIMPLE = {
+SIMPLE: dict[str, Callable[[list[float]], float]] = {
     "sum": kahan_sum,
     "avg": mean,
     "count": lambda vs: float(len(vs)),
@@ -124,9 +125,9 @@ def evaluate(ev: Evaluator, node: Aggregate, ts: list[int]) -> Value:
         return _simple(ev, node, series, n)
     if op == "quantile":
         assert param_values is not None
-        for p in set(param_values):
-            if not 0 <= p <= 1:
-                ev.notes.warn(f"quantile value should be between 0 and 1, got {format_value(p)}")
+        for phi in set(param_values):
+            if not 0 <= phi <= 1:
+                ev.notes.warn(f"quantile value should be between 0 and 1, got {format_value(phi)}")
         return _fold(node, series, n, lambda i, vs: quantile(param_values[i], vs), ev)
     if op == "count_values":
         assert label_param is not None
@@ -157,7 +158,13 @@ def _groups(node: Aggregate, series: list[Series]) -> tuple[list[Labels], list[i
     return list(keys), index, drop
 
 
-def _fold(node: Aggregate, series: list[Series], n: int, fn, ev: Evaluator) -> VectorV:  # type: ignore[no-untyped-def]
+def _fold(
+    node: Aggregate,
+    series: list[Series],
+    n: int,
+    fn: Callable[[int, list[float]], float],
+    ev: Evaluator,
+) -> VectorV:
     groups, index, drop = _groups(node, series)
     out = [Series(g, [None] * n, d) for g, d in zip(groups, drop, strict=True)]
     for i in range(n):
@@ -240,7 +247,8 @@ def _select(
                 raise QueryError("Ratio value is NaN")
             if p > 1 or p < -1:
                 ev.notes.warn(
-                    f"ratio value should be between -1 and 1, got {format_value(p)}, capping to {1 if p > 0 else -1}"
+                    f"ratio value should be between -1 and 1, got {format_value(p)}, "
+                    f"capping to {1 if p > 0 else -1}"
                 )
                 p = max(-1.0, min(1.0, p))
             for ks in members.values():

@@ -60,7 +60,9 @@ def parse_time_ms(text: str | None, default_ms: int, name: str) -> int:
     try:
         seconds = parse_time_seconds(text)
     except BadRequest:
-        raise BadRequest(f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp') from None
+        raise BadRequest(
+            f'invalid parameter "{name}": cannot parse "{text}" to a valid timestamp'
+        ) from None
     return round(seconds * 1000)
 
 
@@ -73,7 +75,9 @@ def parse_step_ms(text: str | None) -> int:
         try:
             return parse_duration_ms(text)
         except BadRequest:
-            raise BadRequest(f'invalid parameter "step": cannot parse "{text}" to a valid duration') from None
+            raise BadRequest(
+                f'invalid parameter "step": cannot parse "{text}" to a valid duration'
+            ) from None
     if not math.isfinite(seconds):
         raise BadRequest(f'invalid parameter "step": cannot parse "{text}" to a valid duration')
     return round(seconds * 1000)
@@ -86,7 +90,9 @@ def _timeout(p: Params, opts: QueryOptions) -> float:
     try:
         seconds = parse_step_ms(text) / 1000
     except BadRequest:
-        raise BadRequest(f'invalid parameter "timeout": cannot parse "{text}" to a valid duration') from None
+        raise BadRequest(
+            f'invalid parameter "timeout": cannot parse "{text}" to a valid duration'
+        ) from None
     return max(0.001, min(seconds, opts.max_timeout_s))
 
 
@@ -97,7 +103,9 @@ def _limit(p: Params) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise BadRequest('invalid parameter "limit": cannot parse to a non-negative integer') from None
+        raise BadRequest(
+            'invalid parameter "limit": cannot parse to a non-negative integer'
+        ) from None
     if value < 0:
         raise BadRequest('invalid parameter "limit": limit must be non-negative')
     return value
@@ -155,7 +163,8 @@ def range_query(reader: SampleReader, p: Params, opts: QueryOptions) -> str:
     step = parse_step_ms(p.get("step"))
     if step <= 0:
         raise BadRequest(
-            'invalid parameter "step": zero or negative query resolution step widths are not accepted. '
+            'invalid parameter "step": zero or negative query resolution step widths are not '
+            "accepted. "
             "Try a positive integer"
         )
     if (end - start) // step > MAX_POINTS:
@@ -274,7 +283,11 @@ def ast_json(node: ast.Node) -> dict[str, Any]:
             "startOrEnd": node.at.kind if node.at and node.at.kind != "time" else None,
         }
     if isinstance(node, ast.MatrixSel):
-        return {"type": "matrixSelector", "range": node.range_ms, "vectorSelector": ast_json(node.vs)}
+        return {
+            "type": "matrixSelector",
+            "range": node.range_ms,
+            "vectorSelector": ast_json(node.vs),
+        }
     if isinstance(node, ast.Subquery):
         return {
             "type": "subquery",
@@ -284,7 +297,11 @@ def ast_json(node: ast.Node) -> dict[str, Any]:
             "offset": node.offset_ms,
         }
     if isinstance(node, ast.Call):
-        return {"type": "call", "func": {"name": node.name, "returnType": node.return_type}, "args": [ast_json(a) for a in node.args]}
+        return {
+            "type": "call",
+            "func": {"name": node.name, "returnType": node.return_type},
+            "args": [ast_json(a) for a in node.args],
+        }
     if isinstance(node, ast.Aggregate):
         return {
             "type": "aggregation",

@@ -36,7 +36,7 @@ def _pow(a: float, b: float) -> float:
     try:
         return math.pow(a, b)
     except OverflowError:
-        return math.inf if a > 0 or float(b).is_integer() and b % 2 == 0 else -math.inf
+        return math.inf if a > 0 or (float(b).is_integer() and b % 2 == 0) else -math.inf
     except ValueError:
         if a == 0 and b < 0:
             return math.inf
@@ -190,10 +190,8 @@ def _set_op(node: Binary, lhs: list[Series], rhs: list[Series], n: int) -> Vecto
 
 def _result_labels(node: Binary, many: Labels, one: Labels) -> Labels:
     if node.card == "one-to-one":
-        if node.on:
-            many = many.only(*node.match_labels)
-        else:
-            many = many.without(*node.match_labels)
+        keep = node.on
+        many = many.only(*node.match_labels) if keep else many.without(*node.match_labels)
     if node.include:
         items = dict(many.items_tuple)
         for name in node.include:
@@ -229,7 +227,8 @@ def _vector_vector(
                 side = "left" if swapped else "right"
                 raise Unprocessable(
                     f"found duplicate series for the match group {_fmt_sig(osig[j])} on the {side} "
-                    "hand-side of the operation: many-to-many matching not allowed: matching labels "
+                    "hand-side of the operation: many-to-many matching not allowed: "
+                    "matching labels "
                     "must be unique on one side"
                 )
             right[osig[j]] = j
@@ -239,9 +238,10 @@ def _vector_vector(
             lv = s.values[i]
             if lv is None:
                 continue
-            j = right.get(msig[k])
-            if j is None:
+            found = right.get(msig[k])
+            if found is None:
                 continue
+            j = found
             if node.card == "one-to-one":
                 if msig[k] in seen_many:
                     raise Unprocessable(

@@ -38,7 +38,7 @@ from compat_prom.query.ast import (
     Unary,
     VectorSel,
 )
-from compat_prom.query.reader import SampleReader
+from compat_prom.query.reader import SampleReader, SeriesSamples
 from compat_prom.query.values import (
     Annotations,
     MatrixV,
@@ -179,15 +179,17 @@ class Evaluator:
 
     # -- selectors --------------------------------------------------------------------
 
-    def fetch(self, sel: VectorSel, start_ms: int, end_ms: int, resolution_ms: int = 0) -> list:
+    def fetch(
+        self, sel: VectorSel, start_ms: int, end_ms: int, resolution_ms: int = 0
+    ) -> list[SeriesSamples]:
         """Samples of every series matching the selector (``or`` groups unioned)."""
         self.check_time()
-        merged: dict[Labels, object] = {}
+        merged: dict[Labels, SeriesSamples] = {}
         for group in sel.matcher_groups():
             for s in self.reader.select(group, start_ms, end_ms, resolution_ms=resolution_ms):
                 merged.setdefault(s.labels, s)
         out = list(merged.values())
-        self.charge(sum(len(s.timestamps) for s in out))  # type: ignore[attr-defined]
+        self.charge(sum(len(s.timestamps) for s in out))
         return out
 
     def vector_selector(self, sel: VectorSel, ts: list[int], *, want_ts: bool = False) -> VectorV:
@@ -293,7 +295,8 @@ class Evaluator:
         if node.type in (MATRIX, STRING):
             kind = "range vector" if node.type == MATRIX else "string"
             raise QueryError(
-                f'invalid expression type "{kind}" for range query, must be Scalar or instant Vector'
+                f'invalid expression type "{kind}" for range query, '
+                "must be Scalar or instant Vector"
             )
         self.is_range = True
         ts = list(range(self.start_ms, self.end_ms + 1, self.step_ms))

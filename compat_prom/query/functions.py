@@ -112,24 +112,44 @@ def _date(part: str) -> Callable[[float], float]:
     return run
 
 
-DATE_PARTS = ("minute", "hour", "day_of_week", "day_of_month", "day_of_year", "days_in_month", "month", "year")
+DATE_PARTS = (
+    "minute",
+    "hour",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "days_in_month",
+    "month",
+    "year",
+)
 
 
 def _map(series: list[Series], fn: Callable[[float], float], drop: bool = True) -> VectorV:
     out = []
     for s in series:
-        out.append(Series(s.labels, [None if v is None else fn(v) for v in s.values], s.drop_name or drop))
+        out.append(
+            Series(s.labels, [None if v is None else fn(v) for v in s.values], s.drop_name or drop)
+        )
     return VectorV(out)
 
 
 def _map_step(series: list[Series], fn: Callable[[float, int], float]) -> VectorV:
     return VectorV(
-        [Series(s.labels, [None if v is None else fn(v, i) for i, v in enumerate(s.values)], True) for s in series]
+        [
+            Series(
+                s.labels, [None if v is None else fn(v, i) for i, v in enumerate(s.values)], True
+            )
+            for s in series
+        ]
     )
 
 
 def _range_call(
-    ev: Evaluator, m: MatrixV, fn: rangefns.RangeFn, drop: bool = True, times: list[int] | None = None
+    ev: Evaluator,
+    m: MatrixV,
+    fn: rangefns.RangeFn,
+    drop: bool = True,
+    times: list[int] | None = None,
 ) -> VectorV:
     out = []
     rng = m.range_ms
@@ -137,7 +157,8 @@ def _range_call(
     for rs in m.series:
         ts, vs = rs.ts, rs.vs
         values: list[Num] = [
-            fn(ts, vs, lo, hi, t, rng) if hi > lo else None for (lo, hi), t in zip(rs.windows, times, strict=True)
+            fn(ts, vs, lo, hi, t, rng) if hi > lo else None
+            for (lo, hi), t in zip(rs.windows, times, strict=True)
         ]
         if any(v is not None for v in values):
             out.append(Series(rs.labels, values, rs.drop_name or drop))
@@ -156,13 +177,18 @@ def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bo
             if hi - lo < 2:
                 values.append(None)
             else:
-                values.append(rangefns.extrapolated(ts, vs, lo, hi, t, rng, counter=counter, rate=rate, resets=resets))
+                values.append(
+                    rangefns.extrapolated(
+                        ts, vs, lo, hi, t, rng, counter=counter, rate=rate, resets=resets
+                    )
+                )
         if any(v is not None for v in values):
             out.append(Series(rs.labels, values, True))
             name = rs.labels.get("__name__")
             if counter and name and not name.endswith(("_total", "_sum", "_count", "_bucket")):
                 ev.notes.info(
-                    f'metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "{name}"'
+                    "metric might not be a counter, name does not end in "
+                    f'_total/_sum/_count/_bucket: "{name}"'
                 )
     ev.check_time()
     return VectorV(out)
@@ -315,7 +341,9 @@ def _string(ev: Evaluator, node: object, ts: list[int]) -> str:
     return value.value
 
 
-def _sort(series: list[Series], key: Callable[[Series], object], reverse: bool) -> VectorV:
+def _sort(
+    series: list[Series], key: Callable[[Series], tuple[int, float]], reverse: bool
+) -> VectorV:
     present = [s for s in series if s.values[0] is not None]
     return VectorV(sorted(present, key=key, reverse=reverse))
 
@@ -378,7 +406,9 @@ def call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if name in ("irate", "idelta"):
         is_rate = name == "irate"
         return _range_call(
-            ev, _matrix(ev, node, ts), lambda t_, v_, lo, hi, t, r: rangefns.irate_like(t_, v_, lo, hi, rate=is_rate)
+            ev,
+            _matrix(ev, node, ts),
+            lambda t_, v_, lo, hi, t, r: rangefns.irate_like(t_, v_, lo, hi, rate=is_rate),
         )
     if name == "deriv":
         return _range_call(ev, _matrix(ev, node, ts), rangefns.deriv)
@@ -405,7 +435,11 @@ def call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
         for p in set(phis):
             if not 0 <= p <= 1:
                 ev.notes.warn(f"quantile value should be between 0 and 1, got {_fmt(p)}")
-        return _range_call(ev, m, rangefns.quantile_over_time(phis[0])) if len(set(phis)) <= 1 else _quantile_steps(ev, m, phis)
+        return (
+            _range_call(ev, m, rangefns.quantile_over_time(phis[0]))
+            if len(set(phis)) <= 1
+            else _quantile_steps(ev, m, phis)
+        )
     if name == "absent_over_time":
         m = _matrix(ev, node, ts)
         present = [any(rs.windows[i][1] > rs.windows[i][0] for rs in m.series) for i in range(n)]
@@ -426,7 +460,9 @@ def _quantile_steps(ev: Evaluator, m: MatrixV, phis: list[float]) -> VectorV:
     for rs in m.series:
         values: list[Num] = []
         for i, (lo, hi) in enumerate(rs.windows):
-            values.append(rangefns.quantile_over_time(phis[i])(rs.ts, rs.vs, lo, hi, m.times[i], m.range_ms))
+            values.append(
+                rangefns.quantile_over_time(phis[i])(rs.ts, rs.vs, lo, hi, m.times[i], m.range_ms)
+            )
         out.append(Series(rs.labels, values, True))
     return VectorV(out)
 
@@ -463,8 +499,8 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
         series = ev.vector_arg(args[0], ts)
         out: list[float] = []
         for i in range(n):
-            present = [s.values[i] for s in series if s.values[i] is not None]
-            out.append(present[0] if len(present) == 1 else math.nan)  # type: ignore[list-item]
+            present = [v for s in series if (v := s.values[i]) is not None]
+            out.append(present[0] if len(present) == 1 else math.nan)
         return ScalarV(out)
     if name == "timestamp":
         arg = args[0]
@@ -507,13 +543,17 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if name in ("sort", "sort_desc"):
         series = ev.vector_arg(args[0], ts)
         if ev.is_range:
-            ev.notes.warn("sort is ineffective for range queries since results are always ordered by labels")
+            ev.notes.warn(
+                "sort is ineffective for range queries since results are always ordered by labels"
+            )
             return VectorV(series)
         desc = name == "sort_desc"
         return _sort(series, _nan_last(desc), desc)
     if name in ("sort_by_label", "sort_by_label_desc"):
         if ev.is_range:
-            ev.notes.warn("sort is ineffective for range queries since results are always ordered by labels")
+            ev.notes.warn(
+                "sort is ineffective for range queries since results are always ordered by labels"
+            )
         return _sort_by_label(ev, node, ts, name.endswith("_desc"))
     if name == "label_replace":
         return _label_replace(ev, node, ts)
@@ -525,8 +565,8 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
     if name == "histogram_quantiles":
         series = ev.vector_arg(args[0], ts)
         label = _string(ev, args[1], ts)
-        phis = [ev.scalar_arg(a, ts) for a in args[2:]]
-        return histogram.quantiles(ev, label, phis, series)
+        columns = [ev.scalar_arg(a, ts) for a in args[2:]]
+        return histogram.quantiles(ev, label, columns, series)
     if name == "histogram_fraction":
         lower = ev.scalar_arg(args[0], ts)
         upper = ev.scalar_arg(args[1], ts)

@@ -127,14 +127,19 @@ def bucket_fraction(lower: float, upper: float, raw: Buckets) -> float:
     return (rank_at(upper) - rank_at(lower)) / total
 
 
-def _grouped(ev: Evaluator, series: list[Series], fname: str) -> tuple[dict[Labels, list[tuple[float, Series]]], dict[Labels, bool]]:
+def _grouped(
+    ev: Evaluator, series: list[Series], fname: str
+) -> tuple[dict[Labels, list[tuple[float, Series]]], dict[Labels, bool]]:
     groups: dict[Labels, list[tuple[float, Series]]] = {}
     for s in series:
         le = _parse_le(s.labels.get("le"))
         name = s.labels.get("__name__") or ""
         if le is None:
             shown = s.labels.get("le") or ""
-            ev.notes.warn(f'bucket label "le" is missing or has a malformed value of "{shown}" for metric name "{name}"')
+            ev.notes.warn(
+                f'bucket label "le" is missing or has a malformed value of "{shown}" '
+                f'for metric name "{name}"'
+            )
             continue
         key = s.labels.without("le")
         groups.setdefault(key, []).append((le, s))
@@ -160,7 +165,8 @@ def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
                 name = members[0][1].labels.get("__name__") or ""
                 ev.notes.info(
                     "input to histogram_quantile needed to be fixed for monotonicity (see "
-                    "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) "
+                    "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                    "#histogram_quantile) "
                     f'for metric name "{name}"'
                 )
             values.append(q)
@@ -176,12 +182,16 @@ def quantiles(ev: Evaluator, label: str, phis: list[list[float]], series: list[S
         for s in quantile(ev, column, series).series:
             items = dict(s.labels.items_tuple)
             phi = column[0]
-            items[label] = "NaN" if phi != phi else format_value(phi) if math.isinf(phi) else repr(phi)
+            items[label] = (
+                "NaN" if phi != phi else format_value(phi) if math.isinf(phi) else repr(phi)
+            )
             out.append(Series(Labels(items), s.values, True))
     return VectorV(out)
 
 
-def fraction(ev: Evaluator, lower: list[float], upper: list[float], series: list[Series]) -> VectorV:
+def fraction(
+    ev: Evaluator, lower: list[float], upper: list[float], series: list[Series]
+) -> VectorV:
     groups, _ = _grouped(ev, series, "histogram_fraction")
     out = []
     for key, members in groups.items():

@@ -35,7 +35,9 @@ def result_json(res: Result) -> str:
     if res.kind == "string":
         assert res.string is not None
         t, s = res.string
-        return f'{{"resultType":"string","result":[{ts_json(t)},{json.dumps(s, ensure_ascii=False)}]}}'
+        return (
+            f'{{"resultType":"string","result":[{ts_json(t)},{json.dumps(s, ensure_ascii=False)}]}}'
+        )
     if res.kind == "vector":
         items = [
             f'{{"metric":{labels_json(lbl)},"value":[{ts_json(t)},"{format_value(v)}"]}}'
@@ -49,7 +51,9 @@ def result_json(res: Result) -> str:
     return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
 
 
-def envelope(data_json: str, warnings: list[str], infos: list[str], extra: dict[str, Any] | None = None) -> str:
+def envelope(
+    data_json: str, warnings: list[str], infos: list[str], extra: dict[str, Any] | None = None
+) -> str:
     """``{"status":"success","data":…}`` plus ``warnings``/``infos`` when there are any."""
     parts = ['{"status":"success","data":', data_json]
     if warnings:

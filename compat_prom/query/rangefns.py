@@ -159,9 +159,7 @@ def _ts_of(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, pick: str) 
     best = lo
     for i in range(lo + 1, hi):
         v, b = vs[i], vs[best]
-        if pick == "min" and (v <= b or b != b):
-            best = i
-        elif pick == "max" and (v >= b or b != b):
+        if (pick == "min" and (v <= b or b != b)) or (pick == "max" and (v >= b or b != b)):
             best = i
     if pick == "last":
         best = hi - 1

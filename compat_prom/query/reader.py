@@ -47,9 +47,7 @@ class SampleReader(Protocol):
         """Label sets of the series matching, that have samples in the range."""
         ...
 
-    def label_names(
-        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
-    ) -> list[str]: ...
+    def label_names(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[str]: ...
 
     def label_values(
         self, name: str, matchers: Sequence[Matcher], start_ms: int, end_ms: int

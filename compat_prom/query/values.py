@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import struct
-from decimal import Decimal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from compat_prom.query.reader import STALE_NAN_BITS
 from core.labels import Labels

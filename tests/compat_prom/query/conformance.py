@@ -196,7 +196,8 @@ def _check(ev: Eval, res: Result) -> str | None:
         got_v = [(lbl, v) for lbl, _, v in res.vector]
         want = [(lbl, pts[0][1]) for lbl, pts in ev.expected]
         if len(got_v) != len(want):
-            return f"expected {len(want)} series, got {len(got_v)}: {[(_fmt(g), v) for g, v in got_v][:5]}"
+            shown = [(_fmt(g), v) for g, v in got_v][:5]
+            return f"expected {len(want)} series, got {len(got_v)}: {shown}"
         got_map = dict(got_v)
         for lbl, v in want:
             if lbl not in got_map:
@@ -218,7 +219,8 @@ def _check(ev: Eval, res: Result) -> str | None:
     for lbl, want_pts in want_m.items():
         got_pts = got_m[lbl]
         if [t for t, _ in got_pts] != [t for t, _ in want_pts]:
-            return f"{_fmt(lbl)}: timestamps {[t for t, _ in got_pts][:8]} != {[t for t, _ in want_pts][:8]}"
+            got_t, want_t = [t for t, _ in got_pts][:8], [t for t, _ in want_pts][:8]
+            return f"{_fmt(lbl)}: timestamps {got_t} != {want_t}"
         for (t, gv), (_, wv) in zip(got_pts, want_pts, strict=True):
             assert wv is not None
             if not almost_equal(wv, gv):
