@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -47,6 +48,7 @@ class AlertSender:
         self.max_attempts = 10
         self.summary_delay = 60.0
         self.timeout = 10.0
+        self._lock = threading.Lock()  # one drain at a time, or a row could go out twice
 
     def run(self) -> None:
         """The background job's entry point."""
@@ -54,6 +56,10 @@ class AlertSender:
 
     def deliver_due(self) -> int:
         """Send what is due; returns the number of mails sent. Runs in a worker thread."""
+        with self._lock:
+            return self._deliver_due()
+
+    def _deliver_due(self) -> int:
         now = time.time()
         with self.ctx.db.read() as conn:
             rows = store.due_alerts(conn, now)

@@ -24,9 +24,12 @@ AUTH = {"X-API-Key": TEST_KEY}
 
 def add_project(app: Any, name: str, key: str, project_id: int) -> None:
     ctx = ServiceContext.of_app(app)
-    ctx.writer.run_sync(
-        lambda conn: store.create_project(conn, name, public_key=key, project_id=project_id)
-    )
+
+    def job(conn: Any) -> None:
+        if not conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone():
+            store.create_project(conn, name, public_key=key, project_id=project_id)
+
+    ctx.writer.run_sync(job)
     ctx.extra["ingest"].projects.forget()
 
 
