@@ -30,6 +30,7 @@ SERVICES: dict[str, str] = {
     "metrics": "compat_prom.service",
 }
 SUBCOMMAND_OWNERS: dict[str, str] = {"project": "errors"}
+DEMO_MODULE = "flowrent_patch.demo"  # `flowmon demo`; imported by name like SERVICES
 GRACEFUL_SECONDS = 3
 
 log = logging.getLogger("flowmon")
@@ -180,10 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     for command, owner in SUBCOMMAND_OWNERS.items():
         owned = sub.add_parser(command, help=f"{command} commands of the {owner} service")
         owned.add_argument("args", nargs=argparse.REMAINDER)
+    demo = sub.add_parser("demo", help="run the FlowRent-like demo app", add_help=False)
+    demo.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # its own options (argparse's REMAINDER refuses a leading --x)
+        demo_result: int = importlib.import_module(DEMO_MODULE).main(argv[1:])
+        return demo_result
     args = build_parser().parse_args(argv)
     try:
         if args.command == "all":

@@ -19,31 +19,35 @@ class MonitoringSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     error_tracker_url: str | None = Field(
-        None, description="Error tracker base URL, e.g. http://error-tracker:8000."
+        default=None, description="Error tracker base URL, e.g. http://error-tracker:8000."
     )
     error_tracker_api_key: SecretStr | None = Field(
-        None, description="API key sent as X-API-Key to the error tracker."
+        default=None, description="API key sent as X-API-Key to the error tracker."
     )
-    error_tracker_project: str = Field("flowrent", description="Project name in native reports.")
+    error_tracker_project: str = Field(
+        default="flowrent", description="Project name in native reports."
+    )
     metrics_collector_url: str | None = Field(
-        None, description="Metrics collector base URL, e.g. http://metrics-collector:8000."
+        default=None, description="Metrics collector base URL, e.g. http://metrics-collector:8000."
     )
     metrics_collector_api_key: SecretStr | None = Field(
-        None, description="API key sent as X-API-Key to the metrics collector."
+        default=None, description="API key sent as X-API-Key to the metrics collector."
     )
-    metrics_flush_interval: float = Field(10, description="Seconds between metric flushes.")
+    metrics_flush_interval: float = Field(default=10, description="Seconds between metric flushes.")
     metrics_buffer_size: int = Field(
-        10_000,
+        default=10_000,
         description="Most metric points held while the collector is unreachable; "
         "beyond it the oldest are dropped and counted.",
     )
-    sentry_dsn: str | None = Field(None, description="DSN of the error tracker's project.")
-    sentry_environment: str = Field("prod", description="Environment tag: prod, dev, staging.")
+    sentry_dsn: str | None = Field(default=None, description="DSN of the error tracker's project.")
+    sentry_environment: str = Field(
+        default="prod", description="Environment tag: prod, dev, staging."
+    )
     sentry_release: str | None = Field(
-        None, description="Release tag; unset lets the SDK detect it (SENTRY_RELEASE, git)."
+        default=None, description="Release tag; unset lets the SDK detect it (SENTRY_RELEASE, git)."
     )
     sentry_traces_sample_rate: float | None = Field(
-        None, description="Share of requests traced; unset sends no transactions."
+        default=None, description="Share of requests traced; unset sends no transactions."
     )
 
 
