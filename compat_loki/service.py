@@ -75,6 +75,7 @@ def _start(ctx: ServiceContext) -> None:
     )
     ctx.extra["tailer"] = tailer
     interval = max(min(settings.poll_interval, TICK_SECONDS), 0.05)
+
     def tick() -> None:
         tailer.tick()
 

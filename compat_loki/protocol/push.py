@@ -76,7 +76,11 @@ def _unquote(body: str) -> str:
             return chr(int(esc, 8))
         return _SIMPLE.get(esc, esc)
 
-    return _GO_ESCAPE.sub(sub, body)
+    text = _GO_ESCAPE.sub(sub, body)
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        # \ud83d\ude00 pairs (JSON-style escapes) → one character; lone halves → U+FFFD
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -112,6 +116,8 @@ def _json_ts(value: Any) -> int:
             "loghttp.PushRequest.Streams: Value looks like Number/Boolean/None, "
             f"but can't find its end: timestamp must be a string, got {value!r}"
         )
+    if value.isdigit():
+        return int(value)  # push timestamps are always nanoseconds, however short
     try:
         return parse_time_ns(value)
     except BadRequest:

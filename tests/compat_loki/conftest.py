@@ -44,3 +44,21 @@ def client(loki_app: tuple[TestClient, ServiceContext]) -> TestClient:
 
 def write(ctx: ServiceContext, fn: Callable[[Any], Any]) -> Any:
     return ctx.writer.run_sync(fn, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def module_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for a module's tests that only need an answer, not a clean database
+    (app start-up runs the migrations, ~1 s)."""
+    from core.settings import load_settings
+    from tests.conftest import TEST_KEY
+
+    base = tmp_path_factory.mktemp("loki")
+    (base / "containers").mkdir()
+    env = {
+        "DATA_DIR": str(base / "data"),
+        "API_KEY": TEST_KEY,
+        "LOG_SOURCES": str(base / "containers"),
+    }
+    with in_process(create_app(load_settings(LogsSettings, env))) as client:
+        yield client

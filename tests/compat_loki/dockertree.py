@@ -25,8 +25,7 @@ class Container:
         self.ts += 1_000_000
         log = text + ("\n" if newline else "")
         return (
-            f'{{"log":{go_json_string(log)},"stream":"{stream}",'
-            f'"time":"{format_time(self.ts)}"}}\n'
+            f'{{"log":{go_json_string(log)},"stream":"{stream}","time":"{format_time(self.ts)}"}}\n'
         )
 
     def write(self, *lines: str, stream: str = "stdout") -> None:

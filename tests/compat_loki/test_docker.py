@@ -1,0 +1,48 @@
+"""Docker json-file records: parsing, Go-style raw rebuild, timestamps."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from compat_loki.docker import format_time, parse_docker_time, parse_line, rebuild_raw
+
+
+def test_parse_real_docker_line() -> None:
+    raw = (
+        '{"log":"INFO:     1.2.3.4 - \\"GET /a?x=1\\u0026y=\\u003c2\\u003e HTTP/1.1\\" 200\\n",'
+        '"stream":"stdout","time":"2025-01-23T15:30:00.12345Z"}'
+    )
+    rec = parse_line(raw)
+    assert rec is not None and not rec.partial
+    assert rec.log == 'INFO:     1.2.3.4 - "GET /a?x=1&y=<2> HTTP/1.1" 200\n'
+    assert rec.ts_ns == 1737646200123450000
+    assert rebuild_raw(rec.log[:-1], rec.stream, rec.ts_ns) == raw
+
+
+def test_not_docker_records() -> None:
+    for raw in ["", "nope", "[]", '{"log": 1}', '{"log":"x","time":"yesterday"}']:
+        assert parse_line(raw) is None
+    rec = parse_line(
+        '{"log":"bad \\ud800 surrogate\\n","stream":"stderr","time":"2025-01-23T15:30:00Z"}'
+    )
+    assert rec is not None and "\ud800" not in rec.log
+    rec.log.encode("utf-8")
+
+
+@given(
+    st.text(max_size=80),
+    st.sampled_from(["stdout", "stderr"]),
+    st.integers(0, 4_000_000_000 * 10**9),
+)
+def test_rebuild_then_parse_round_trip(line: str, stream: str, ts: int) -> None:
+    raw = rebuild_raw(line, stream, ts)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in line):
+        return
+    json.loads(raw)
+    rec = parse_line(raw)
+    assert rec is not None
+    assert (rec.log, rec.stream, rec.ts_ns) == (line + "\n", stream, ts)
+    assert parse_docker_time(format_time(ts)) == ts
