@@ -1,0 +1,274 @@
+"""Every dashboard query evaluated against a live flowmon, as Grafana sends it (issue 9).
+
+A ``flowmon all`` subprocess is loaded with data through the paths production uses:
+FlowRent-shaped metrics through the native ``POST /api/metrics`` (SPEC §6.5.1), FlowRent's
+container logs as real Docker json-file logs the log store tails (SPEC §5.6), and the
+``flowmon_*`` self-metrics scraped by a real Prometheus in agent mode with the
+configuration of deploy/prometheus/agent.yml and remote-written into the collector, as the
+compose files' ``self-scrape`` service does.
+
+Each panel query then goes through the real HTTP APIs in Grafana's request shapes
+(../shared/contracts): Prometheus ``POST`` form ``/api/v1/query_range`` (start/end floored
+to the step) or ``/api/v1/query``; Loki ``GET /loki/api/v1/query_range`` with ns times and
+``step=<n>ms``, the data sources' ``X-API-Key`` header on both. Every query must succeed
+and return data. While a query API is not there yet (404) its queries are skipped, so this
+test turns itself on when the engines land; any other failure fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import free_port
+from tests.deploy.dashboards import Query, queries
+from tests.deploy.stack import DEPLOY, KEYS, Stack, load_yaml, repo_bin, start_stack
+
+pytestmark = pytest.mark.slow
+
+STEP = 15  # seconds; the data source's timeInterval
+WINDOW = 15 * 60  # the range the test asks for, ending now
+ENDPOINTS = [("GET", "/bookings"), ("POST", "/bookings"), ("GET", "/bookings/{booking_id}")]
+QUERIES = queries()
+
+
+def docker_log_tree(root: Path, now: float) -> None:
+    """FlowRent's two containers as Docker's json-file driver writes them."""
+    for n, name in enumerate(("rentl_prod", "rentl_dev")):
+        cid = f"{n + 1:064x}"
+        folder = root / cid
+        folder.mkdir(parents=True)
+        (folder / "config.v2.json").write_text(json.dumps({"ID": cid, "Name": f"/{name}"}))
+        lines = []
+        for i in range(240):
+            ts = now - WINDOW + 60 + i * 3.5
+            level = ("INFO", "INFO", "WARNING", "ERROR", "DEBUG")[i % 5]
+            msg = json.dumps({"ts": ts, "level": level, "logger": "app", "msg": f"booking {i}"})
+            stream = "stderr" if level == "ERROR" else "stdout"
+            when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+            lines.append(json.dumps({"log": msg + "\n", "stream": stream, "time": when}))
+        (folder / f"{cid}-json.log").write_text("\n".join(lines) + "\n")
+
+
+def native_metrics(now: float) -> list[dict[str, Any]]:
+    """Ten minutes of FlowRent traffic, every 10 s, as its metrics client sends it."""
+    items: list[dict[str, Any]] = []
+    stamp = ""
+
+    def add(name: str, kind: str, labels: dict[str, str], value: float) -> None:
+        items.append(
+            {"name": name, "type": kind, "labels": labels, "value": value, "timestamp": stamp}
+        )
+
+    for step in range(60):
+        stamp = datetime.fromtimestamp(now - 600 + step * 10, UTC).isoformat()
+        stamp = stamp.replace("+00:00", "Z")
+
+        for k, (method, endpoint) in enumerate(ENDPOINTS):
+            for status, count in (("200", 5 + k), ("404", 1), ("500", step % 2)):
+                labels = {"method": method, "endpoint": endpoint, "status": status}
+                if count:
+                    add("http_requests_total", "counter", labels, count)
+                    add("http_request_duration_seconds", "histogram", labels, 0.02 * (k + 1))
+                    add("http_request_duration_seconds", "histogram", labels, 0.3 + 0.1 * k)
+        add("http_requests_in_progress", "gauge", {}, step % 4)
+        add("booking_created_total", "counter", {"rental_item_type": "bike"}, 2)
+        add("booking_confirmed_total", "counter", {"rental_item_type": "bike"}, 1)
+        add("booking_cancelled_total", "counter", {"reason": "customer"}, 1)
+        add("payment_received_total", "counter", {"method": "card"}, 1)
+        add("email_sent_total", "counter", {"template": "booking_confirmed"}, 1)
+        add("email_failed_total", "counter", {"template": "reminder", "error": "timeout"}, 1)
+        add("job_executed_total", "counter", {"job_name": "send_reminders", "status": "ok"}, 1)
+        add("job_duration_seconds", "histogram", {"job_name": "send_reminders"}, 1.5 + step % 3)
+    # One bad item: rejected and counted in flowmon_dropped_items_total, the rest kept.
+    add("bad metric name", "counter", {}, 1)
+    return items
+
+
+def agent_config(stack: Stack, key_file: Path) -> dict[str, Any]:
+    """deploy/prometheus/agent.yml with the compose service names swapped for our ports."""
+    config: dict[str, Any] = load_yaml(DEPLOY / "prometheus/agent.yml")
+    hosts = {
+        "error-tracker:8000": f"127.0.0.1:{stack.ports['errors']}",
+        "log-viewer:8000": f"127.0.0.1:{stack.ports['logs']}",
+        "metrics-collector:8000": f"127.0.0.1:{stack.ports['metrics']}",
+    }
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s")
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            static["targets"] = [hosts[t] for t in static["targets"]]
+        if "authorization" in job:
+            job["authorization"]["credentials_file"] = str(key_file)
+    (remote,) = config["remote_write"]
+    for name, addr in hosts.items():
+        remote["url"] = remote["url"].replace(name, addr)
+    remote["authorization"]["credentials_file"] = str(key_file)
+    remote["queue_config"] = {"batch_send_deadline": "1s"}
+    return config
+
+
+def api_available(client: httpx.Client, url: str, method: str) -> bool:
+    r = client.request(method, url, params={"query": "vector(1)", "time": "4"})
+    return r.status_code != 404
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("live")
+    now = time.time()
+    docker_log_tree(tmp / "docker-containers", now)
+    stack = start_stack(
+        repo_bin(), tmp, {"POLL_INTERVAL": "1", "CONTAINERS": "rentl_prod,rentl_dev"}
+    )
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        r = httpx.post(
+            stack.url("metrics") + "/api/metrics",
+            json={"metrics": native_metrics(now)},
+            headers={"X-API-Key": KEYS["METRICS_COLLECTOR_API_KEY"]},
+            timeout=30,
+        )
+        assert r.status_code == 202, r.text
+        assert len(r.json()["rejected"]) == 1, r.text
+        prometheus = shutil.which("prometheus")
+        if prometheus is not None:
+            key_file = tmp / "metrics_api_key"
+            key_file.write_text(KEYS["METRICS_COLLECTOR_API_KEY"])
+            config = tmp / "agent.yml"
+            config.write_text(yaml.safe_dump(agent_config(stack, key_file)))
+            with (tmp / "agent.log").open("wb") as log:
+                agent = subprocess.Popen(
+                    [
+                        prometheus,
+                        "--enable-feature=agent",
+                        f"--config.file={config}",
+                        f"--storage.agent.path={tmp / 'agent-data'}",
+                        f"--web.listen-address=127.0.0.1:{free_port()}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            wait_for_self_metrics(stack)
+        time.sleep(max(0.0, 3 - (time.time() - now)))  # the tailer's first passes
+        yield stack
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(10)
+        stack.stop()
+
+
+def wait_for_self_metrics(stack: Stack, timeout: float = 45) -> None:
+    """Until the agent's samples reach the newest step a Grafana range query ends on.
+
+    Grafana floors ``end`` to the step (15 s), so data younger than the last boundary is
+    invisible to a range panel; a rate() also needs two scrapes before that boundary."""
+    deadline = time.monotonic() + timeout
+    expr = "sum(rate(flowmon_http_requests_total[1m]))"
+    while time.monotonic() < deadline:
+        start, end = grafana_times(time.time())
+        r = httpx.post(
+            stack.url("metrics") + "/api/v1/query_range",
+            data={"query": expr, "start": str(start), "end": str(end), "step": str(STEP)},
+            headers={"X-API-Key": KEYS["METRICS_COLLECTOR_API_KEY"]},
+            timeout=10,
+        )
+        if r.status_code == 404:
+            time.sleep(6)  # no query API to watch yet: a few scrapes, then go on
+            return
+        if r.status_code == 200 and r.json()["data"]["result"]:
+            return
+        time.sleep(1)
+
+
+def grafana_times(now: float) -> tuple[int, int]:
+    """Grafana's promlib floors start and end to a multiple of the step."""
+    end = int(now // STEP * STEP)
+    return int((now - WINDOW) // STEP * STEP), end
+
+
+def run_prometheus(client: httpx.Client, stack: Stack, query: Query) -> Any:
+    now = time.time()
+    start, end = grafana_times(now)
+    expr = query.substituted()
+    if query.instant:
+        path, form = "/api/v1/query", {"query": expr, "time": f"{now:.3f}"}
+    else:
+        path = "/api/v1/query_range"
+        form = {"query": expr, "start": str(start), "end": str(end), "step": str(STEP)}
+    r = client.post(
+        stack.url("metrics") + path,
+        data=form,
+        headers={"X-API-Key": KEYS["METRICS_COLLECTOR_API_KEY"]},
+    )
+    if r.status_code == 404 and not api_available(
+        client, stack.url("metrics") + "/api/v1/query", "POST"
+    ):
+        pytest.skip("the collector's Prometheus query API answers 404 (not implemented yet)")
+    assert r.status_code == 200, f"{r.status_code} {r.text[:500]}"
+    body = r.json()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def run_loki(client: httpx.Client, stack: Stack, query: Query) -> Any:
+    now_ns = time.time_ns()
+    params = {
+        "query": query.substituted(),
+        "direction": "backward",
+        "limit": "1000",
+        "start": str(now_ns - WINDOW * 1_000_000_000),
+        "end": str(now_ns),
+        "step": f"{STEP * 1000}ms",
+    }
+    r = client.get(
+        stack.url("logs") + "/loki/api/v1/query_range",
+        params=params,
+        headers={"X-API-Key": KEYS["LOGS_API_KEY"], "X-Query-Tags": "Source=grafana"},
+    )
+    if r.status_code == 404 and not api_available(
+        client, stack.url("logs") + "/loki/api/v1/query", "GET"
+    ):
+        pytest.skip("the log store's Loki query API answers 404 (not implemented yet)")
+    assert r.status_code == 200, f"{r.status_code} {r.text[:500]}"
+    body = r.json()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def points(data: dict[str, Any]) -> list[float]:
+    kind = data["resultType"]
+    if kind == "matrix":
+        return [float(v) for series in data["result"] for _, v in series["values"]]
+    if kind == "vector":
+        return [float(s["value"][1]) for s in data["result"]]
+    if kind == "streams":
+        return [1.0 for stream in data["result"] for _ in stream["values"]]
+    if kind == "scalar":
+        return [float(data["result"][1])]
+    raise AssertionError(f"unexpected resultType {kind}")
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.id)
+def test_panel_query_returns_data(loaded: Stack, query: Query) -> None:
+    if "flowmon_" in query.expr and shutil.which("prometheus") is None:
+        pytest.skip("Debian's prometheus (agent mode) feeds flowmon_*: `make setup-prometheus`")
+    with httpx.Client(timeout=30) as client:
+        if query.kind == "prometheus":
+            data = run_prometheus(client, loaded, query)
+        else:
+            data = run_loki(client, loaded, query)
+    values = points(data)
+    assert values, f"{query.id}: no data for {query.substituted()}\n{loaded.output()[-2000:]}"
+    assert any(math.isfinite(v) for v in values), f"{query.id}: only NaN/Inf: {values[:10]}"
