@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
+import string
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,12 @@ def trigram_query(needles: Iterable[str]) -> str | None:
     grams: list[str] = []
     for needle in needles:
         folded = fold(needle)
-        own = list(dict.fromkeys(folded[i : i + 3] for i in range(len(folded) - 2)))
+        # SQLite reads FTS query text up to a NUL: leave such trigrams out (still a superset)
+        own = list(
+            dict.fromkeys(
+                g for g in (folded[i : i + 3] for i in range(len(folded) - 2)) if "\x00" not in g
+            )
+        )
         if len(own) > MAX_TRIGRAMS:
             step = (len(own) - 1) / (MAX_TRIGRAMS - 1)
             own = [own[round(i * step)] for i in range(MAX_TRIGRAMS)]
@@ -61,6 +67,14 @@ def trigram_query(needles: Iterable[str]) -> str | None:
     if not grams:
         return None
     return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def ascii_lower(text: str) -> str:
+    """Case folding as SQLite's LIKE does it (ASCII letters only)."""
+    return text.translate(_ASCII_LOWER)
 
 
 def like_pattern(text: str) -> str:
@@ -329,10 +343,12 @@ class StoreReader:
     ) -> Iterator[Entry]:
         if not stream_ids or (limit is not None and limit <= 0):
             return
-        needles = [c for c in contains if c]
+        # SQLite's string functions stop at a NUL, so needles holding one are checked here.
+        needles = [c for c in contains if c and "\x00" not in c]
+        in_python = [c for c in contains if "\x00" in c]
         where = "ts >= ? AND ts < ?" + " AND instr(line, ?) > 0" * len(needles)
         params: list[object] = [start_ns, end_ns, *needles]
-        match = trigram_query(needles)
+        match = trigram_query([c for c in contains if c])
         if match is not None:
             order = _order(direction)
             marks = ",".join("?" * len(set(stream_ids)))
@@ -344,6 +360,8 @@ class StoreReader:
             )
         else:
             rows = _merge(self.conn, stream_ids, where, params, direction)
+        if in_python:
+            rows = (r for r in rows if all(c in str(r[3]) for c in in_python))
         for n, row in enumerate(rows):
             if limit is not None and n >= limit:
                 return
@@ -450,9 +468,16 @@ def query_logs(
             sql += "id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?) AND "
             args.append(match)
         marks = ",".join("?" * len(streams))
-        sql += f"stream_id IN ({marks}) AND {where} AND line LIKE ? ESCAPE '\\'"
-        args += [*streams, *params, like_pattern(search)]
-        hits = conn.execute(sql, args).fetchall()
+        sql += f"stream_id IN ({marks}) AND {where}"
+        args += [*streams, *params]
+        if "\x00" in search:  # LIKE stops at a NUL: decide in Python (ASCII case folding)
+            needle = ascii_lower(search)
+            sql = sql.replace("SELECT id, ts", "SELECT id, ts, line", 1)
+            rows = conn.execute(sql, args).fetchall()
+            hits = [(r[0], r[1]) for r in rows if needle in ascii_lower(r[2])]
+        else:
+            sql += " AND line LIKE ? ESCAPE '\\'"
+            hits = conn.execute(sql, [*args, like_pattern(search)]).fetchall()
         hits.sort(key=lambda h: (h[1], h[0]), reverse=True)
         page = [int(h[0]) for h in hits[offset : offset + limit]]
         return _rows(conn, streams, page), len(hits)

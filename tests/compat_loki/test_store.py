@@ -112,7 +112,7 @@ def test_native_query_filters_search_and_pagination(ctx: ServiceContext) -> None
 
 
 _windows = itertools.count(1)
-ALPHABET = string.ascii_letters[:6] + "0189 \"'*()é"
+ALPHABET = string.ascii_letters[:6] + "0189 \"'*()é\x00"
 
 
 @settings(
