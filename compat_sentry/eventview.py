@@ -69,7 +69,8 @@ def _text(value: Any) -> str:
 def _frame(frame: dict[str, Any]) -> FrameView:
     path = frame.get("abs_path") or frame.get("filename") or frame.get("module") or "?"
     lineno = frame.get("lineno") if isinstance(frame.get("lineno"), int) else None
-    variables = frame.get("vars") if isinstance(frame.get("vars"), dict) else {}
+    raw_vars = frame.get("vars")
+    variables: dict[str, Any] = raw_vars if isinstance(raw_vars, dict) else {}
     return FrameView(
         location=f"{path}:{lineno}" if lineno is not None else str(path),
         function=_text(frame.get("function")) or "?",
