@@ -66,6 +66,10 @@ def _text(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else pretty(value)
 
 
+def _strings(value: Any) -> list[str]:
+    return [x for x in value if isinstance(x, str)] if isinstance(value, list) else []
+
+
 def _frame(frame: dict[str, Any]) -> FrameView:
     path = frame.get("abs_path") or frame.get("filename") or frame.get("module") or "?"
     lineno = frame.get("lineno") if isinstance(frame.get("lineno"), int) else None
@@ -75,9 +79,9 @@ def _frame(frame: dict[str, Any]) -> FrameView:
         location=f"{path}:{lineno}" if lineno is not None else str(path),
         function=_text(frame.get("function")) or "?",
         in_app=frame.get("in_app") is True,
-        pre=[_text(x) for x in frame.get("pre_context") or [] if isinstance(x, str)],
+        pre=_strings(frame.get("pre_context")),
         line=_text(frame.get("context_line")) if frame.get("context_line") else None,
-        post=[_text(x) for x in frame.get("post_context") or [] if isinstance(x, str)],
+        post=_strings(frame.get("post_context")),
         lineno=lineno,
         vars={str(k): _text(v) for k, v in variables.items()},
     )
@@ -91,7 +95,10 @@ def _exceptions(event: dict[str, Any]) -> list[ExceptionView]:
         if not isinstance(value, dict):
             continue
         stack = value.get("stacktrace") if isinstance(value.get("stacktrace"), dict) else {}
-        frames = [f for f in (stack or {}).get("frames") or [] if isinstance(f, dict)]
+        raw_frames = (stack or {}).get("frames")
+        frames = (
+            [f for f in raw_frames if isinstance(f, dict)] if isinstance(raw_frames, list) else []
+        )
         mechanism = value.get("mechanism")
         out.append(
             ExceptionView(
