@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import logging
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -162,6 +163,62 @@ def cmd_backup(target: Path, names: Sequence[str]) -> int:
     return 0
 
 
+def service_running(settings: CommonSettings) -> bool:
+    """Whether something answers on this service's port: restoring beneath a running
+    service would leave its writer and caches on data that changed under them."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    try:
+        with socket.create_connection((host, settings.port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def cmd_restore(source: Path, names: Sequence[str], *, force: bool = False) -> int:
+    """Put back what ``flowmon backup`` wrote: SQLite's online backup API in reverse.
+
+    Every backup is checked (``PRAGMA integrity_check``) before any database is touched,
+    and a service still answering on its port is refused unless ``force``."""
+    from core.fsmodes import ensure_private_file
+
+    found = [name for name in names if (source / f"{name}.db").is_file()]
+    if not found:
+        print(f"flowmon: no backups ({', '.join(n + '.db' for n in names)}) in {source}")
+        return 1
+    plans = []
+    for name in found:
+        settings = settings_for(name, multi=len(found) > 1)
+        if not force and service_running(settings):
+            print(
+                f"flowmon: the {name} service answers on port {settings.port}; stop it "
+                "before restoring (or pass --force)",
+                file=sys.stderr,
+            )
+            return 1
+        backup = sqlite3.connect(str(source / f"{name}.db"))
+        try:
+            check = backup.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            check = str(exc)
+        finally:
+            backup.close()
+        if check != "ok":
+            print(f"flowmon: {source / (name + '.db')} is damaged: {check}", file=sys.stderr)
+            return 1
+        plans.append((name, source / f"{name}.db", settings.database_path))
+    for name, backup_path, target in plans:
+        ensure_private_file(target)
+        src = sqlite3.connect(str(backup_path))
+        dest = sqlite3.connect(str(target), timeout=10)
+        try:
+            src.backup(dest, pages=1024, sleep=0.001)
+        finally:
+            dest.close()
+            src.close()
+        print(f"{name}: {backup_path} -> {target} (migrations run at the next start)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowmon", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
     backup = sub.add_parser("backup", help="copy the databases consistently into DIR")
     backup.add_argument("dir", type=Path)
+    restore = sub.add_parser("restore", help="put back the databases `backup` wrote to DIR")
+    restore.add_argument("dir", type=Path)
+    restore.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
+    restore.add_argument("--force", action="store_true", help="even if a service answers")
     for command, owner in SUBCOMMAND_OWNERS.items():
         owned = sub.add_parser(command, help=f"{command} commands of the {owner} service")
         owned.add_argument("args", nargs=argparse.REMAINDER)
@@ -210,6 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_migrate(args.services or list(SERVICES))
         if args.command == "backup":
             return cmd_backup(args.dir, list(SERVICES))
+        if args.command == "restore":
+            unknown = [s for s in args.services if s not in SERVICES]
+            if unknown:
+                print(f"flowmon: unknown service {unknown[0]!r}", file=sys.stderr)
+                return 2
+            return cmd_restore(args.dir, args.services or list(SERVICES), force=args.force)
         owner = SUBCOMMAND_OWNERS[args.command]
         settings = settings_for(owner)
         result: int = service_module(owner).cli([args.command, *args.args], settings)

@@ -86,6 +86,7 @@ def start_stack(
     args = [str(SCRIPTS / "entrypoint.sh"), "all"]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
+    tmp.mkdir(parents=True, exist_ok=True)
     log_path = tmp / "flowmon.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
