@@ -199,3 +199,31 @@ def test_restore_without_backups_says_so(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1 and "no backups" in proc.stdout
+
+
+def test_documented_backup_inside_a_per_service_container(tmp_path: Path) -> None:
+    """docs/operations.md: `env -u DATABASE_URL flowmon backup` in the error-tracker
+    container, whose environment has SPEC §8.2's DATABASE_URL and WORKDIR /app."""
+    app = tmp_path / "app"  # stands for /app
+    app.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATA_DIR": str(app / "data"),
+        "DATABASE_URL": "sqlite:///./data/errors.db",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(args), env=env, cwd=app, capture_output=True, text=True, timeout=60
+        )
+
+    flowmon_bin = str(repo_bin() / "flowmon")
+    made = run(flowmon_bin, "migrate", "errors")
+    assert made.returncode == 0, made.stderr
+    plain = run(flowmon_bin, "backup", str(app / "data/backups/x"))
+    assert plain.returncode == 2 and "DATABASE_URL" in plain.stderr
+    documented = run(
+        "env", "-u", "DATABASE_URL", flowmon_bin, "backup", str(app / "data/backups/x")
+    )
+    assert documented.returncode == 0, documented.stderr
+    assert (app / "data/backups/x/errors.db").is_file()
