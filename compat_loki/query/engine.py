@@ -119,6 +119,7 @@ class Engine:
         if not streams:
             return StreamsResult([], stats)
         labels_of = {s.id: s.labels for s in streams}
+        dicts = {s.id: dict(s.labels.items_tuple) for s in streams}
         needles, only_filters = pushable_contains(q.stages)
         pipeline = Pipeline(q.stages)
         entries = self.reader.entries(
@@ -138,7 +139,7 @@ class Engine:
             stats.lines_processed += 1
             stats.bytes_processed += len(entry.line)
             stream_labels = labels_of[entry.stream_id]
-            row = pipeline.run(Row(entry.ts_ns, entry.line, stream_labels, entry.metadata))
+            row = pipeline.run(Row(entry.ts_ns, entry.line, dicts[entry.stream_id], entry.metadata))
             if row is None:
                 continue
             if p.categorize:

@@ -202,6 +202,7 @@ def sample_fields(
     if not streams:
         return found
     labels_of = {s.id: s.labels for s in streams}
+    dicts = {s.id: dict(s.labels.items_tuple) for s in streams}
     needles, _ = pushable_contains(query.stages)
     pipeline = Pipeline(query.stages)
     taken = 0
@@ -210,7 +211,7 @@ def sample_fields(
     ):
         if taken % 256 == 0:
             deadline.check()
-        row = pipeline.run(Row(entry.ts_ns, entry.line, labels_of[entry.stream_id], entry.metadata))
+        row = pipeline.run(Row(entry.ts_ns, entry.line, dicts[entry.stream_id], entry.metadata))
         if row is None:
             continue
         taken += 1

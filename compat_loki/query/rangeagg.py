@@ -129,6 +129,7 @@ def collect_samples(
     post = Pipeline(tuple(lr.post_filters))
     needles, _ = pushable_contains(lr.query.stages)
     labels_of = {s.id: s.labels for s in streams}
+    dicts = {s.id: dict(s.labels.items_tuple) for s in streams}
     cache = LabelCache()
     out = Samples()
     unwrap = lr.unwrap
@@ -141,7 +142,7 @@ def collect_samples(
             deadline.check()
         stats.lines_processed += 1
         stats.bytes_processed += len(entry.line)
-        row = pipeline.run(Row(entry.ts_ns, entry.line, labels_of[entry.stream_id], entry.metadata))
+        row = pipeline.run(Row(entry.ts_ns, entry.line, dicts[entry.stream_id], entry.metadata))
         if row is None:
             continue
         if unwrap is not None:
@@ -177,6 +178,7 @@ def fallback_bucket_counts(
     bucket_ns: int,
     contains: Sequence[str],
     deadline: Deadline,
+    with_bytes: bool = True,
 ) -> Iterable[tuple[int, int, int, int]]:
     """``BucketCounter.bucket_counts`` through ``entries``, for readers without it."""
     acc: dict[tuple[int, int], list[int]] = {}
@@ -188,11 +190,12 @@ def fallback_bucket_counts(
             deadline.check()
         key = (e.stream_id, (e.ts_ns - start_ns - 1) // bucket_ns)
         slot = acc.get(key)
+        size = len(e.line.encode()) if with_bytes else 0
         if slot is None:
-            acc[key] = [1, len(e.line.encode())]
+            acc[key] = [1, size]
         else:
             slot[0] += 1
-            slot[1] += len(e.line.encode())
+            slot[1] += size
     return [(sid, b, c, nb) for (sid, b), (c, nb) in acc.items()]
 
 
@@ -215,13 +218,16 @@ def bucket_matrix(
         return None
     needles, _ = pushable_contains(lr.query.stages)
     ids = [s.id for s in streams]
+    use_bytes = agg.op in ("bytes_over_time", "bytes_rate")
     counter = getattr(reader, "bucket_counts", None)
     if counter is not None:
         rows: Iterable[tuple[int, int, int, int]] = counter(
-            ids, origin, origin + span, width, contains=needles
+            ids, origin, origin + span, width, contains=needles, with_bytes=use_bytes
         )
     else:
-        rows = fallback_bucket_counts(reader, ids, origin, origin + span, width, needles, deadline)
+        rows = fallback_bucket_counts(
+            reader, ids, origin, origin + span, width, needles, deadline, use_bytes
+        )
     per_stream: dict[int, dict[int, tuple[int, int]]] = {}
     for sid, bucket, count, nbytes in rows:
         per_stream.setdefault(sid, {})[bucket] = (count, nbytes)
@@ -229,7 +235,6 @@ def bucket_matrix(
         stats.bytes_processed += nbytes
     deadline.check()
     labels_of = {s.id: s.labels for s in streams}
-    use_bytes = agg.op in ("bytes_over_time", "bytes_rate")
     per_second = agg.op in ("rate", "bytes_rate")
     range_s = lr.range_ns / 1e9
     span_buckets = lr.range_ns // width

