@@ -79,7 +79,8 @@ def build(path: Path, n: int, now_ns: int, seed: int = 7) -> float:
                 fields["error"] = "upstream timeout after 30s"
             line = json.dumps(fields)
         else:
-            line = f"{level} {container} handled job {rnd.randrange(10**6)} in {rnd.randrange(1, 900)}ms"
+            job, took = rnd.randrange(10**6), rnd.randrange(1, 900)
+            line = f"{level} {container} handled job {job} in {took}ms"
             if rnd.random() < 0.01:
                 line += " (timeout)"
         batch.append(LogRecord(streams[(container, level)], ts, line))
