@@ -40,6 +40,15 @@ _FOLD = str.maketrans("123456789", "000000000")
 _SOURCE_LABELS = ("container", "service_name", "app", "job")
 
 
+# The search plans start from the FTS candidates (SQLite would otherwise walk the stream
+# index and test every row against the candidate list: 5x slower, measured); ``+stream_id``
+# keeps the stream filter from pulling the plan back to that index.
+FTS_DRIVEN = (
+    "FROM entries_fts CROSS JOIN entries ON entries.id = entries_fts.rowid "
+    "WHERE entries_fts MATCH ?"
+)
+
+
 def fold(text: str) -> str:
     """What the FTS index sees of a text; case is folded by the trigram tokenizer."""
     return text.translate(_FOLD)
@@ -136,7 +145,7 @@ def insert_entries(
         ],
     )
     conn.executemany(
-        "INSERT INTO entries_fts (rowid, line) VALUES (?, ?)",
+        "INSERT INTO entries_fts (rowid, grams) VALUES (?, ?)",
         [(first + i, fold(r.line)) for i, r in enumerate(records)],
     )
     spans: dict[int, list[int]] = {}
@@ -178,7 +187,7 @@ def trim(conn: sqlite3.Connection, max_entries: int, batch: int = TRIM_BATCH) ->
         return 0
     upto = int(lo) + min(excess, batch) - 1
     conn.executemany(
-        "INSERT INTO entries_fts (entries_fts, rowid, line) VALUES ('delete', ?, ?)",
+        "INSERT INTO entries_fts (entries_fts, rowid, grams) VALUES ('delete', ?, ?)",
         (
             (rid, fold(line))
             for rid, line in conn.execute(
@@ -353,9 +362,8 @@ class StoreReader:
             order = _order(direction)
             marks = ",".join("?" * len(set(stream_ids)))
             rows: Iterable[tuple[object, ...]] = self.conn.execute(
-                "SELECT id, stream_id, ts, line, metadata FROM entries "
-                "WHERE id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?) "
-                f"AND stream_id IN ({marks}) AND {where} ORDER BY ts {order}, id {order}",
+                f"SELECT id, stream_id, ts, line, metadata {FTS_DRIVEN} "
+                f"AND +stream_id IN ({marks}) AND {where} ORDER BY ts {order}, id {order}",
                 (match, *dict.fromkeys(stream_ids), *params),
             )
         else:
@@ -461,26 +469,7 @@ def query_logs(
     where, params = _range(f)
     search = f.search or ""
     if search:
-        # Exact (ASCII case-insensitive) substring: LIKE decides, the index pre-filters.
-        match = trigram_query([search])
-        sql, args = "SELECT id, ts FROM entries WHERE ", list[object]()
-        if match is not None:
-            sql += "id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?) AND "
-            args.append(match)
-        marks = ",".join("?" * len(streams))
-        sql += f"stream_id IN ({marks}) AND {where}"
-        args += [*streams, *params]
-        if "\x00" in search:  # LIKE stops at a NUL: decide in Python (ASCII case folding)
-            needle = ascii_lower(search)
-            sql = sql.replace("SELECT id, ts", "SELECT id, ts, line", 1)
-            rows = conn.execute(sql, args).fetchall()
-            hits = [(r[0], r[1]) for r in rows if needle in ascii_lower(r[2])]
-        else:
-            sql += " AND line LIKE ? ESCAPE '\\'"
-            hits = conn.execute(sql, [*args, like_pattern(search)]).fetchall()
-        hits.sort(key=lambda h: (h[1], h[0]), reverse=True)
-        page = [int(h[0]) for h in hits[offset : offset + limit]]
-        return _rows(conn, streams, page), len(hits)
+        return _search(conn, streams, where, params, search, limit=limit, offset=offset)
     if f.since_ns is None and f.until_ns is None:
         total = sum(s.n for s in streams.values())
     else:
@@ -498,6 +487,46 @@ def query_logs(
         if n >= offset:
             page.append(int(str(row[0])))
     return _rows(conn, streams, page), total
+
+
+def _search(
+    conn: sqlite3.Connection,
+    streams: dict[int, StreamInfo],
+    where: str,
+    params: list[object],
+    search: str,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[LogRow], int]:
+    """Exact (ASCII case-insensitive) substring search: LIKE decides, the index pre-filters.
+
+    One statement gives the page and the total (``count(*) OVER ()``): the candidates are
+    read once, and sorted in C rather than fetched into Python (3 µs a row, measured).
+    """
+    match = trigram_query([search])
+    marks = ",".join("?" * len(streams))
+    source = FTS_DRIVEN if match is not None else "FROM entries WHERE 1"
+    args: list[object] = [match] if match is not None else []
+    sql = f"{source} AND +stream_id IN ({marks}) AND {where}"
+    args += [*streams, *params]
+    if "\x00" in search:  # LIKE stops at a NUL: decide in Python (ASCII case folding)
+        needle = ascii_lower(search)
+        rows = conn.execute(f"SELECT id, ts, line {sql}", args).fetchall()
+        hits = sorted(((r[1], r[0]) for r in rows if needle in ascii_lower(r[2])), reverse=True)
+        page = [int(h[1]) for h in hits[offset : offset + limit]]
+        return _rows(conn, streams, page), len(hits)
+    sql += " AND line LIKE ? ESCAPE '\\'"
+    args.append(like_pattern(search))
+    found = conn.execute(
+        f"SELECT id, count(*) OVER () {sql} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).fetchall()
+    if found:
+        total = int(found[0][1])
+    else:
+        total = int(conn.execute(f"SELECT count(*) {sql}", args).fetchone()[0])
+    return _rows(conn, streams, [int(r[0]) for r in found]), total
 
 
 def logs_after(conn: sqlite3.Connection, after_id: int, f: LogFilter, limit: int) -> list[LogRow]:
@@ -528,9 +557,10 @@ def entry_span(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
     """Oldest and newest timestamp stored (via each stream's index)."""
     lo = hi = None
     for sid in [int(r[0]) for r in conn.execute("SELECT id FROM streams WHERE n > 0")]:
-        a, b = conn.execute(
-            "SELECT min(ts), max(ts) FROM entries WHERE stream_id = ?", (sid,)
-        ).fetchone()
+        # two statements: SQLite answers a lone min() or max() from the index edge, but
+        # scans the whole stream for both in one
+        a = conn.execute("SELECT min(ts) FROM entries WHERE stream_id = ?", (sid,)).fetchone()[0]
+        b = conn.execute("SELECT max(ts) FROM entries WHERE stream_id = ?", (sid,)).fetchone()[0]
         if a is not None:
             lo = a if lo is None else min(lo, a)
             hi = b if hi is None else max(hi, b)

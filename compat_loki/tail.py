@@ -68,18 +68,21 @@ def tail_start(path: Path, lines: int) -> int:
         end = fh.seek(0, os.SEEK_END)
         if lines <= 0:
             return end
-        pos, seen = end, 0
-        # the file normally ends with "\n": that one terminates the last line
+        # the newline that ends the last line does not start one
+        wanted, pos = lines + 1, end
         while pos > 0:
-            step = min(64 * 1024, pos)
+            step = min(1 << 20, pos)
             pos -= step
             fh.seek(pos)
             block = fh.read(step)
-            for i in range(len(block) - 1, -1, -1):
-                if block[i] == 0x0A and pos + i != end - 1:
-                    seen += 1
-                    if seen == lines:
-                        return pos + i + 1
+            count = block.count(b"\n")
+            if count < wanted:
+                wanted -= count
+                continue
+            cut = len(block)
+            for _ in range(wanted):
+                cut = block.rfind(b"\n", 0, cut)
+            return pos + cut + 1
     return 0
 
 

@@ -53,7 +53,7 @@ def upgrade() -> None:
     op.execute("CREATE INDEX idx_entries_stream_ts ON entries (stream_id, ts)")
     op.execute(
         "CREATE VIRTUAL TABLE entries_fts USING fts5("
-        "line, content='', tokenize='trigram', detail=none, columnsize=0)"
+        "grams, content='', tokenize='trigram', detail=none, columnsize=0)"
     )
     op.execute(
         """
