@@ -9,13 +9,12 @@ fingerprint is the single largest cost per series in a remote-write body.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compat_prom import store
+from compat_prom import maintenance, store
 from compat_prom.protocol import native, remote_write
-from compat_prom.protocol.remote_write import LabelPairs, WriteBatch
+from compat_prom.protocol.remote_write import LabelPairs, SeriesKey, WriteBatch
 from compat_prom.settings import MetricsSettings
 from core.context import ServiceContext
 from core.errors import BadRequest
@@ -25,17 +24,22 @@ _CACHE_MAX = 200_000
 
 
 class SeriesCache:
-    def __init__(self) -> None:
-        self._map: dict[LabelPairs, tuple[int, Labels]] = {}
+    """Series key as sent (raw label bytes or label pairs) → (series id, Labels)."""
 
-    def get(self, pairs: LabelPairs) -> tuple[int, Labels]:
-        hit = self._map.get(pairs)
+    def __init__(self) -> None:
+        self.map: dict[SeriesKey, tuple[int, Labels]] = {}
+
+    def trim(self) -> None:
+        """Called between requests only: a request's ``known`` keys must stay known."""
+        if len(self.map) >= _CACHE_MAX:
+            self.map.clear()
+
+    def resolve(self, key: SeriesKey, pairs: LabelPairs | None) -> tuple[int, Labels]:
+        hit = self.map.get(key)
         if hit is None:
+            assert pairs is not None, "decoder omitted labels of an unknown key"
             labels = store.clean_labels(Labels(pairs))
-            hit = (labels.fingerprint(), labels)
-            if len(self._map) >= _CACHE_MAX:
-                self._map.clear()
-            self._map[pairs] = hit
+            hit = self.map[key] = (labels.fingerprint(), labels)
         return hit
 
 
@@ -58,25 +62,34 @@ class WriteResult:
 
 def _rows_of(
     cache: SeriesCache, batch: WriteBatch
-) -> tuple[list[tuple[int, Labels, int, int]], list[tuple[int, int, int]]]:
-    series: list[tuple[int, Labels, int, int]] = []
-    rows: list[tuple[int, int, int]] = []
+) -> tuple[dict[int, tuple[Labels, int, int]], list[tuple[int, int, int]]]:
+    """(series id → (labels, first ts, last ts), rows of (series id, ts, value bits))."""
+    series: dict[int, tuple[Labels, int, int]] = {}
+    sids: list[int] = []
+    stamps: list[int] = []
+    values: list[float] = []
     for rec in batch.series:
-        sid, labels = cache.get(rec.labels)
+        sid, labels = cache.resolve(rec.key, rec.labels)
         ts = rec.timestamps
-        series.append((sid, labels, min(ts), max(ts)))
-        rows.extend(zip([sid] * len(ts), ts, store.to_signed_bits(rec.values), strict=True))
-    return series, rows
+        lo, hi = (ts[0], ts[0]) if len(ts) == 1 else (min(ts), max(ts))
+        seen = series.get(sid)
+        if seen is not None:
+            lo, hi = min(lo, seen[1]), max(hi, seen[2])
+        series[sid] = (labels, lo, hi)
+        sids.extend([sid] * len(ts))
+        stamps.extend(ts)
+        values.extend(rec.values)
+    return series, list(zip(sids, stamps, store.to_signed_bits(values), strict=True))
 
 
 def _write_job(
-    series: Sequence[tuple[int, Labels, int, int]],
+    series: dict[int, tuple[Labels, int, int]],
     rows: list[tuple[int, int, int]],
     metadata: list[tuple[str, str, str, str]],
 ) -> store.Job:
     def job(conn: sqlite3.Connection) -> int:
-        for _, labels, lo, hi in series:
-            store.ensure_series(conn, labels, lo, hi)
+        for sid, (labels, lo, hi) in series.items():
+            store.ensure_series(conn, labels, lo, hi, sid=sid)
         if metadata:
             store.put_metadata(conn, metadata)
         return store.append_rows(conn, rows)
@@ -88,11 +101,14 @@ async def remote_write_body(
     ctx: ServiceContext, raw: bytes, content_type: str | None
 ) -> WriteResult:
     """Decode and store one remote-write request (raw = snappy-decoded protobuf)."""
-    version, batch = remote_write.decode(raw, content_type)
-    series, rows = _rows_of(cache_of(ctx), batch)
+    cache = cache_of(ctx)
+    cache.trim()
+    version, batch = remote_write.decode(raw, content_type, cache.map)
+    series, rows = _rows_of(cache, batch)
     written = 0
     if rows or batch.metadata:
         written = await ctx.writer.run(_write_job(series, rows, batch.metadata))
+    maintenance.note_appended(ctx, written)
     ctx.metrics.count_ingested("sample", written)
     ctx.metrics.count_dropped("sample", "invalid_series", len(batch.rejected))
     ctx.metrics.count_dropped("histogram", "unsupported", batch.histograms)

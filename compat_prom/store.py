@@ -42,17 +42,22 @@ KIND_SAMPLES = 0
 KIND_OBSERVATIONS = 1
 WATERMARK_KEY = "rollup_minute_done_ms"
 
-# Series ids known to exist, per writer connection (ids are fingerprints, so a stale entry
-# can only mean a lost commit; ``_touch_series`` notices that and rebuilds the set).
-_KNOWN: dict[int, tuple[sqlite3.Connection, set[int]]] = {}
+# Per writer connection: series id → [first, last] as recorded in its row. Rows record
+# bounds widened to whole hours, so a series' row is updated about once an hour instead of
+# on every append (the bounds only pre-filter reads, which check the samples themselves).
+_KNOWN: dict[int, tuple[sqlite3.Connection, dict[int, list[int]]]] = {}
 
 
-def _known(conn: sqlite3.Connection) -> set[int]:
+def _known(conn: sqlite3.Connection) -> dict[int, list[int]]:
     entry = _KNOWN.get(id(conn))
     if entry is None or entry[0] is not conn:
-        entry = (conn, set())
+        entry = (conn, {})
         _KNOWN[id(conn)] = entry
     return entry[1]
+
+
+def forget_known(conn: sqlite3.Connection) -> None:
+    _known(conn).clear()
 
 
 def labels_json(labels: Labels) -> str:
@@ -66,36 +71,68 @@ def clean_labels(labels: Labels) -> Labels:
     return labels
 
 
+def _hour_floor(ms: int) -> int:
+    return ms // HOUR_MS * HOUR_MS
+
+
+def _hour_ceil(ms: int) -> int:
+    return (ms // HOUR_MS + 1) * HOUR_MS - 1
+
+
 def ensure_series(
-    conn: sqlite3.Connection, labels: Labels, first_ms: int, last_ms: int, kind: int = 0
+    conn: sqlite3.Connection,
+    labels: Labels,
+    first_ms: int,
+    last_ms: int,
+    kind: int = 0,
+    *,
+    sid: int | None = None,
 ) -> int:
-    """The id of ``labels`` (created with its postings when new)."""
-    sid = labels.fingerprint()
+    """The id of ``labels`` (created with its postings when new). ``sid``: its fingerprint,
+    when the caller has it already."""
+    if sid is None:
+        sid = labels.fingerprint()
     known = _known(conn)
     if sid in known:
         return sid
+    lo, hi = _hour_floor(first_ms), _hour_ceil(last_ms)
     cur = conn.execute(
         "INSERT OR IGNORE INTO series (id, name, labels, kind, first_ms, last_ms)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (sid, labels.get(METRIC_NAME, ""), labels_json(labels), kind, first_ms, last_ms),
+        (sid, labels.get(METRIC_NAME, ""), labels_json(labels), kind, lo, hi),
     )
     if cur.rowcount:
         conn.executemany(
             "INSERT OR IGNORE INTO postings (name, value, series_id) VALUES (?, ?, ?)",
             [(k, v, sid) for k, v in labels.items_tuple],
         )
-    known.add(sid)
+        known[sid] = [lo, hi]
+    else:
+        row = conn.execute("SELECT first_ms, last_ms FROM series WHERE id = ?", (sid,)).fetchone()
+        known[sid] = [row[0], row[1]]
     return sid
 
 
 def _touch_series(conn: sqlite3.Connection, bounds: dict[int, list[int]]) -> None:
+    known = _known(conn)
+    changes = []
+    for sid, (lo, hi) in bounds.items():
+        have = known.get(sid)
+        if have is None:
+            have = known[sid] = [_hour_floor(lo), _hour_ceil(hi)]
+            changes.append((have[0], have[1], sid))
+        elif lo < have[0] or hi > have[1]:
+            have[0], have[1] = min(have[0], _hour_floor(lo)), max(have[1], _hour_ceil(hi))
+            changes.append((have[0], have[1], sid))
+    if not changes:
+        return
     cur = conn.executemany(
         "UPDATE series SET first_ms = min(first_ms, ?), last_ms = max(last_ms, ?) WHERE id = ?",
-        [(lo, hi, sid) for sid, (lo, hi) in bounds.items()],
+        changes,
     )
-    if cur.rowcount != len(bounds):
+    if cur.rowcount != len(changes):
         # A series row we believed in is missing (its transaction never committed).
-        _known(conn).clear()
+        known.clear()
         raise Unavailable("series cache was stale after a failed commit; retry the write")
 
 
@@ -191,43 +228,54 @@ def _mark_late(conn: sqlite3.Connection, timestamps: Iterable[int]) -> None:
 # --- head compaction -------------------------------------------------------------------
 
 
-def compact_head(conn: sqlite3.Connection, cutoff_ms: int, limit: int = 200_000) -> int:
-    """Pack head samples of blocks ending before ``cutoff_ms`` into chunks; returns count.
+def compact_head(conn: sqlite3.Connection, cutoff_ms: int) -> int:
+    """Pack the oldest block of the head that ended before ``cutoff_ms`` into chunks.
 
-    Bounded by ``limit`` rows per call so one writer job stays short; a block cut in two by
-    the limit is merged again at the next call.
+    Returns the samples moved; one block (30 min of every series) per call keeps each
+    writer job short, so call again until it returns 0.
     """
-    last_block = cutoff_ms // BLOCK_MS  # blocks strictly before this one are finished
-    rows = conn.execute(
-        "SELECT series_id, ts, value FROM head WHERE ts < ? ORDER BY series_id, ts LIMIT ?",
-        (last_block * BLOCK_MS, limit),
-    ).fetchall()
-    groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-    for sid, ts, bits in rows:
-        groups[(sid, ts // BLOCK_MS)].append((ts, bits & 0xFFFFFFFFFFFFFFFF))
-    for (sid, block), fresh in groups.items():
-        old = conn.execute(
-            "SELECT data FROM chunks WHERE series_id = ? AND block = ?", (sid, block)
-        ).fetchone()
+    first = conn.execute("SELECT min(ts) FROM head").fetchone()[0]
+    if first is None:
+        return 0
+    block = first // BLOCK_MS
+    if (block + 1) * BLOCK_MS > cutoff_ms:
+        return 0  # still open (or within the grace period)
+    lo, hi = block * BLOCK_MS, (block + 1) * BLOCK_MS
+    groups: dict[int, dict[int, int]] = defaultdict(dict)
+    n = 0
+    for ts, sid, bits in conn.execute(
+        "SELECT ts, series_id, value FROM head WHERE ts >= ? AND ts < ?", (lo, hi)
+    ):
+        groups[sid][ts] = bits & 0xFFFFFFFFFFFFFFFF
+        n += 1
+    old_chunks = {
+        sid: data
+        for sid, data in conn.execute(
+            "SELECT series_id, data FROM chunks WHERE block = ? AND series_id IN"
+            " (SELECT value FROM json_each(?))",
+            (block, _ids_param(groups)),
+        )
+    }
+    rows = []
+    for sid, fresh in groups.items():
         merged: dict[int, int] = {}
+        old = old_chunks.get(sid)
         if old is not None:
-            ts_old, bits_old = chunkcodec.decode(old[0])
+            ts_old, bits_old = chunkcodec.decode(old)
             merged.update(zip(ts_old, bits_old, strict=True))
         merged.update(fresh)
         ts_all = sorted(merged)
         blob = chunkcodec.encode(ts_all, [merged[t] for t in ts_all])
-        conn.execute(
-            "INSERT INTO chunks (series_id, block, min_ms, max_ms, n, data)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET"
-            " min_ms = excluded.min_ms, max_ms = excluded.max_ms, n = excluded.n,"
-            " data = excluded.data",
-            (sid, block, ts_all[0], ts_all[-1], len(ts_all), blob),
-        )
-        conn.execute(
-            "DELETE FROM head WHERE series_id = ? AND ts >= ? AND ts <= ?",
-            (sid, fresh[0][0], fresh[-1][0]),
-        )
-    return len(rows)
+        rows.append((sid, block, ts_all[0], ts_all[-1], len(ts_all), blob))
+    conn.executemany(
+        "INSERT INTO chunks (series_id, block, min_ms, max_ms, n, data)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET"
+        " min_ms = excluded.min_ms, max_ms = excluded.max_ms, n = excluded.n,"
+        " data = excluded.data",
+        rows,
+    )
+    conn.execute("DELETE FROM head WHERE ts >= ? AND ts < ?", (lo, hi))
+    return n
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -337,6 +385,48 @@ def raw_samples(
     return out
 
 
+def series_with_data(
+    conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
+) -> set[int]:
+    """Which of ``ids`` have a sample (raw, or a rollup bucket) in ``[start, end]``.
+
+    Chunks entirely inside the range answer without decoding; only the ones straddling an
+    edge are unpacked.
+    """
+    if not ids:
+        return set()
+    param = _ids_param(ids)
+    found = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT series_id FROM head WHERE series_id IN"
+            " (SELECT value FROM json_each(?)) AND ts BETWEEN ? AND ?",
+            (param, start_ms, end_ms),
+        )
+    }
+    for sid, lo, hi, data in conn.execute(
+        "SELECT series_id, min_ms, max_ms, CASE WHEN min_ms >= ? AND max_ms <= ? THEN NULL"
+        " ELSE data END FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
+        " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ?",
+        (start_ms, end_ms, param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
+    ):
+        if sid in found:
+            continue
+        if data is None or any(start_ms <= t <= end_ms for t in chunkcodec.decode(data)[0]):
+            found.add(sid)
+    rest = [i for i in ids if i not in found]
+    if rest:
+        found.update(
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT series_id FROM rollups WHERE series_id IN"
+                " (SELECT value FROM json_each(?)) AND bucket BETWEEN ? AND ?",
+                (_ids_param(rest), start_ms - HOUR_MS + 1, end_ms - MINUTE_MS + 1),
+            )
+        )
+    return found
+
+
 def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
     """Earliest raw sample per series (where raw coverage begins)."""
     param = _ids_param(ids)
@@ -409,12 +499,17 @@ class StoreReader:
                 result.append(SeriesSamples(s.labels, timestamps, values))
         return result
 
+    def _with_data(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[_Series]:
+        found = find_series(self.conn, matchers, start_ms, end_ms)
+        keep = series_with_data(self.conn, [s.id for s in found], start_ms, end_ms)
+        return [s for s in found if s.id in keep]
+
     def series(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[Labels]:
-        return [s.labels for s in find_series(self.conn, matchers, start_ms, end_ms)]
+        return [s.labels for s in self._with_data(matchers, start_ms, end_ms)]
 
     def label_names(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[str]:
         names: set[str] = set()
-        for s in find_series(self.conn, matchers, start_ms, end_ms):
+        for s in self._with_data(matchers, start_ms, end_ms):
             names.update(s.labels)
         return sorted(names)
 
@@ -422,7 +517,7 @@ class StoreReader:
         self, name: str, matchers: Sequence[Matcher], start_ms: int, end_ms: int
     ) -> list[str]:
         values: set[str] = set()
-        for s in find_series(self.conn, matchers, start_ms, end_ms):
+        for s in self._with_data(matchers, start_ms, end_ms):
             v = s.labels.get(name)
             if v:
                 values.add(v)
@@ -699,8 +794,8 @@ def delete_raw_before(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> i
         (cutoff_ms, limit),
     ).rowcount
     n += conn.execute(
-        "DELETE FROM head WHERE (series_id, ts) IN"
-        " (SELECT series_id, ts FROM head WHERE ts < ? LIMIT ?)",
+        "DELETE FROM head WHERE (ts, series_id) IN"
+        " (SELECT ts, series_id FROM head WHERE ts < ? LIMIT ?)",
         (cutoff_ms, limit),
     ).rowcount
     n += conn.execute(
@@ -738,6 +833,6 @@ def delete_dead_series(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> 
                 f"DELETE FROM {table} WHERE {col} IN (SELECT value FROM json_each(?))", param
             )
         conn.execute("DELETE FROM series WHERE id IN (SELECT value FROM json_each(?))", param)
-        _known(conn).clear()
+        forget_known(conn)
     conn.execute("DELETE FROM ingest_stats WHERE hour < ?", (cutoff_ms,))
     return len(ids)
