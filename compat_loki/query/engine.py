@@ -42,6 +42,8 @@ from core.errors import QueryError
 from core.labels import Labels
 
 MAX_POINTS = 11_000
+# A range or offset longer than this cannot be meant, and keeps ns arithmetic in int64.
+MAX_RANGE_NS = 100 * 365 * 86_400 * 10**9
 INSTANT_LOGS = (
     "log queries are not supported as an instant query type, please change your query to a "
     "range query type"
@@ -86,6 +88,7 @@ class Engine:
                     "exceeded maximum resolution of 11,000 points per timeseries. "
                     "Try decreasing the query resolution (?step=XX)"
                 )
+            _check_ranges(expr)
             steps = list(range(p.start_ns, p.end_ns + 1, p.step_ns))
             value = self._eval(expr, steps, p.step_ns, stats, deadline)
             result = self._matrix(value, steps, stats)
@@ -96,6 +99,7 @@ class Engine:
         started = time.perf_counter()
         if isinstance(expr, ast.LogQuery):
             raise QueryError(INSTANT_LOGS)
+        _check_ranges(expr)
         stats = Stats()
         value = self._eval(expr, [t_ns], 0, stats, Deadline(self.timeout_s))
         result: Result
@@ -212,6 +216,17 @@ class Engine:
                 "consider reducing query cardinality by adding more specific stream selectors, "
                 "reducing the time range, or aggregating results with a vector aggregation"
             )
+
+
+def _check_ranges(e: ast.Expr) -> None:
+    if isinstance(e, ast.RangeAggregation):
+        if e.range.range_ns + e.range.offset_ns > MAX_RANGE_NS:
+            raise QueryError("range plus offset may not exceed 100 years")
+    elif isinstance(e, ast.VectorAggregation | ast.LabelReplace):
+        _check_ranges(e.expr)
+    elif isinstance(e, ast.BinaryExpr):
+        _check_ranges(e.left)
+        _check_ranges(e.right)
 
 
 def _outer_ops(e: ast.Expr) -> list[str]:

@@ -22,11 +22,19 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 5000
 
 
+# Times beyond ±2^62 ns (year 2116) cannot take a range or step added without leaving
+# SQLite's 64-bit integers; Loki's own parser cannot represent them either.
+MAX_TIME_NS = 2**62
+
+
 def time_ns(text: str | None, default: int, name: str) -> int:
     if text is None or text.strip() == "":
         return default
     try:
-        return parse_time_ns(text)
+        value = parse_time_ns(text)
+        if abs(value) > MAX_TIME_NS:
+            raise BadRequest(name)
+        return value
     except BadRequest:
         raise BadRequest(
             f'invalid {name} parameter: cannot parse "{text[:64]}" to a valid timestamp'

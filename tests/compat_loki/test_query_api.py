@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -418,3 +420,69 @@ def test_websocket_tail_rejects_a_bad_key(server: LiveServer) -> None:
         connect(ws_url, additional_headers={"X-API-Key": "wrong"}, open_timeout=5) as ws,
     ):
         ws.recv(timeout=2)
+
+
+_junk = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1e400",
+            "nan",
+            "99999999999999999999999",
+            "1h",
+            "60000ms",
+            "0.5",
+            "2025-01-01T00:00:00Z",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.one_of(
+        st.sampled_from(
+            [
+                '{container="app"}',
+                'sum(rate({container="app"}[5m]))',
+                'count_over_time({container="app"}[100000d] offset 100000d)',
+                '{container="app"} | json | status > 1e308',
+                "vector(1)",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    start=_junk,
+    end=_junk,
+    step=_junk,
+    limit=_junk,
+    direction=_junk,
+)
+def test_random_parameters_never_500(
+    server: LiveServer,
+    query: str,
+    start: str | None,
+    end: str | None,
+    step: str | None,
+    limit: str | None,
+    direction: str | None,
+) -> None:
+    raw = {
+        "query": query,
+        "start": start,
+        "end": end,
+        "step": step,
+        "limit": limit,
+        "direction": direction,
+    }
+    params = {k: v for k, v in raw.items() if v is not None}
+    for path in ("/loki/api/v1/query_range", "/loki/api/v1/query", "/loki/api/v1/labels"):
+        r = _get(server, path, params)
+        assert r.status_code in (200, 400), (path, params, r.status_code, r.text)
+        if r.status_code == 400:
+            assert r.headers["content-type"].startswith("text/plain")
