@@ -533,6 +533,12 @@ class Pipeline:
         return row
 
 
+def _drops_only_errors(stage: ast.Stage) -> bool:
+    return isinstance(stage, ast.Drop) and all(
+        item.name in (ERROR, ERROR_DETAILS) and item.matcher is None for item in stage.items
+    )
+
+
 def pushable_contains(stages: tuple[ast.Stage, ...]) -> tuple[list[str], bool]:
     """Substrings every matching raw line must contain, and whether they are all the filters.
 
@@ -546,6 +552,8 @@ def pushable_contains(stages: tuple[ast.Stage, ...]) -> tuple[list[str], bool]:
             if stage.values[0]:
                 needles.append(stage.values[0])
             continue
+        if only_filters and _drops_only_errors(stage):
+            continue  # nothing before it can have set __error__: a no-op (Grafana adds it)
         only_filters = False
         if isinstance(stage, ast.LineFormat | ast.Decolorize | ast.UnpackParser):
             break

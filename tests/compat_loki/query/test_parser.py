@@ -252,7 +252,7 @@ metric = st.recursive(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(log_queries | metric)
 def test_print_then_parse_gives_same_tree(tree: ast.Expr) -> None:
     assert parse(to_text(tree)) == tree
