@@ -59,7 +59,10 @@ class EventView:
 def pretty(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    except (RecursionError, TypeError, ValueError):
+        return "(not shown: nested too deeply or not serialisable)"
 
 
 def _text(value: Any) -> str:

@@ -31,7 +31,9 @@ from core.errors import BadRequest, Forbidden, Unauthorized
 
 log = logging.getLogger("flowmon.errors.ingest")
 
-ZLIB_LEVEL = 6
+# zlib level 1: 2.4x faster than 6 on a 4.4 KB event (28 vs 66 µs) for 6 % more bytes
+# (1175 vs 1110); the per-event budget is 3 KB, the CPU budget is tighter.
+ZLIB_LEVEL = 1
 STORED_ITEM_TYPES = frozenset({"event"})
 
 

@@ -292,6 +292,7 @@ def test_alert_storm_is_capped_with_one_summary(
     alerting: Callable[..., TestClient], postmark: Postmark
 ) -> None:
     client = alerting(alert_max_per_hour=3)
+    client.app.state.ctx.extra["alerts"].summary_delay = 1.0  # the storm arrives within it
     for i in range(10):
         post(client, native(traceback=f'File "/app/storm.py", line {i}, in f'))
     deadline = time.monotonic() + 10
