@@ -1,5 +1,11 @@
 """Sentry ingest routes: ``/api/<project_id>/envelope/`` and ``/store/``, with CORS.
 
+Plain Starlette routes rather than FastAPI endpoints: this is the hot path, and FastAPI's
+dependency solving and response handling cost more per request than the envelope parse
+(bench/errors.py). The route still does only the four things of CONVENTIONS §2: auth is in
+``Ingestor``, the capped body comes from ``core.deps.capped_body``, one ingest call, and
+the response. Errors propagate as ``core.errors`` and are rendered by ``render_error``.
+
 Browser SDKs post cross-origin, so every answer on these paths (errors included, see
 ``render_error`` in service.py) carries the CORS headers Relay sends, and ``OPTIONS``
 preflights are answered without auth.
@@ -7,11 +13,14 @@ preflights are answered without auth.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+import json
 
-from compat_sentry.api import ingestor
-from core.deps import Body
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from compat_sentry.ingest import Ingestor
+from core.deps import capped_body
 
 router = APIRouter(tags=["sentry"])
 
@@ -32,27 +41,38 @@ def is_sentry_path(path: str) -> bool:
     return len(parts) == 3 and parts[0] == "api" and parts[2] in ("envelope", "store")
 
 
-@router.post("/api/{project_id}/envelope/")
-@router.post("/api/{project_id}/envelope", include_in_schema=False)
-async def envelope(request: Request, project_id: int, body: Body) -> JSONResponse:
-    event_id = await ingestor(request).envelope(
-        project_id, request.headers, request.query_params, body
+def _ingestor(request: Request) -> Ingestor:
+    found: Ingestor = request.app.state.ctx.extra["ingest"]
+    return found
+
+
+def _answer(event_id: str) -> Response:
+    body = json.dumps({"id": event_id} if event_id else {}).encode()
+    return Response(body, media_type="application/json", headers=CORS_HEADERS)
+
+
+async def envelope(request: Request) -> Response:
+    body = await capped_body(request)
+    event_id = await _ingestor(request).envelope(
+        request.path_params["project_id"], request.headers, request.query_params, body
     )
-    return JSONResponse({"id": event_id} if event_id else {}, headers=CORS_HEADERS)
+    return _answer(event_id)
 
 
-@router.post("/api/{project_id}/store/")
-@router.post("/api/{project_id}/store", include_in_schema=False)
-async def store(request: Request, project_id: int, body: Body) -> JSONResponse:
-    event_id = await ingestor(request).store_endpoint(
-        project_id, request.headers, request.query_params, body
+async def store(request: Request) -> Response:
+    body = await capped_body(request)
+    event_id = await _ingestor(request).store_endpoint(
+        request.path_params["project_id"], request.headers, request.query_params, body
     )
-    return JSONResponse({"id": event_id}, headers=CORS_HEADERS)
+    return _answer(event_id)
 
 
-@router.options("/api/{project_id}/envelope/")
-@router.options("/api/{project_id}/store/")
-@router.options("/api/{project_id}/envelope")
-@router.options("/api/{project_id}/store")
-def preflight(project_id: int) -> Response:
+async def preflight(request: Request) -> Response:
     return Response(status_code=200, headers=CORS_HEADERS)
+
+
+for _suffix in ("", "/"):
+    router.add_route(f"/api/{{project_id:int}}/envelope{_suffix}", envelope, methods=["POST"])
+    router.add_route(f"/api/{{project_id:int}}/store{_suffix}", store, methods=["POST"])
+    for _name in ("envelope", "store"):
+        router.add_route(f"/api/{{project_id:int}}/{_name}{_suffix}", preflight, ["OPTIONS"])
