@@ -312,12 +312,17 @@ TAIL_MAX_BATCH = 1000
 
 
 def _tail_batch(ctx: ServiceContext, q: ast.LogQuery, start_ns: int, limit: int) -> StreamsResult:
-    p = QueryParams(start_ns, _now() + 3_600 * 10**9, 1, "forward", limit)
+    """The newest ``limit`` matching lines since ``start_ns``, oldest first per stream.
+
+    Newest first, so a burst larger than ``limit`` between two polls loses its oldest lines
+    (as Loki's tail drops entries) instead of stalling on lines already sent.
+    """
+    p = QueryParams(start_ns, _now() + 3_600 * 10**9, 1, "backward", limit)
 
     def run(reader: LogReader, _: Deadline) -> StreamsResult:
         result = _engine(ctx, reader).range_query(q, p)
         assert isinstance(result, StreamsResult)
-        return result
+        return StreamsResult([(labels, lines[::-1]) for labels, lines in result.streams])
 
     return _read(ctx, run)
 
