@@ -111,13 +111,21 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--keep", default=None, help="folder for the work files (kept)")
+    ap.add_argument("--reuse", default=None, help="a folder kept by an earlier --keep run")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="flowmon-bench-logql-", dir=args.keep))
-    now = time.time_ns()
-    db = work / "data" / "logs.db"
-    db.parent.mkdir(parents=True)
-    seconds = build(db, args.lines, now)
-    print(f"built {args.lines:,} lines in {seconds:.1f} s ({db.stat().st_size / 2**20:.0f} MiB)")
+    if args.reuse:
+        work = Path(args.reuse)
+        db = work / "data" / "logs.db"
+        now = int((work / "now").read_text())
+    else:
+        work = Path(tempfile.mkdtemp(prefix="flowmon-bench-logql-", dir=args.keep))
+        now = time.time_ns()
+        db = work / "data" / "logs.db"
+        db.parent.mkdir(parents=True)
+        seconds = build(db, args.lines, now)
+        (work / "now").write_text(str(now))
+        size = db.stat().st_size / 2**20
+        print(f"built {args.lines:,} lines in {seconds:.1f} s ({size:.0f} MiB)")
     port = free_port()
     env = {
         **os.environ,
@@ -195,7 +203,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
         http.close()
-        if args.keep is None:
+        if args.keep is None and args.reuse is None:
             shutil.rmtree(work, ignore_errors=True)
 
 
