@@ -427,6 +427,14 @@ def series_with_data(
     return found
 
 
+def earliest_raw_ms(conn: sqlite3.Connection) -> int:
+    """Start of the oldest raw block or head sample (two index lookups)."""
+    block = conn.execute("SELECT min(block) FROM chunks").fetchone()[0]
+    head = conn.execute("SELECT min(ts) FROM head").fetchone()[0]
+    found = [x for x in (None if block is None else block * BLOCK_MS, head) if x is not None]
+    return min(found) if found else 2**62
+
+
 def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
     """Earliest raw sample per series (where raw coverage begins)."""
     param = _ids_param(ids)
@@ -479,8 +487,11 @@ class StoreReader:
         found = find_series(self.conn, matchers, start_ms, end_ms)
         ids = [s.id for s in found]
         raw = raw_samples(self.conn, ids, start_ms, end_ms)
-        starts = raw_starts(self.conn, ids) if ids else {}
-        need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
+        need_old: list[int] = []
+        if ids and start_ms < earliest_raw_ms(self.conn) + BLOCK_MS:
+            # only then can a series' raw data have been cut by retention inside the range
+            starts = raw_starts(self.conn, ids)
+            need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
         minute: dict[int, list[tuple[int, float]]] = {}
         hour: dict[int, list[tuple[int, float]]] = {}
         if need_old:

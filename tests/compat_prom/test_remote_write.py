@@ -180,7 +180,7 @@ def test_remote_write_v2_with_written_headers(client: Any) -> None:
     assert r.status_code == 415
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300), st.booleans())
 def test_decoder_garbage_raises_only_bad_request(data: bytes, v2: bool) -> None:
     try:
