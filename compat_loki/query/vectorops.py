@@ -139,8 +139,8 @@ def _result_labels(
                 *[k for k, v in extra.items() if v == ""]
             )
         return left
-    if op in ast.COMPARISON_OPS and not bool_mod:
-        return left
+    # Prometheus' resultMetric: one-to-one matching keeps only the `on` labels (drops the
+    # `ignoring` ones) for every operator, filtering comparisons included.
     if m is not None:
         return left.only(*m.labels) if m.on else left.without(*m.labels)
     return left
