@@ -404,8 +404,8 @@ def series_with_data(
             (param, start_ms, end_ms),
         )
     }
-    for sid, lo, hi, data in conn.execute(
-        "SELECT series_id, min_ms, max_ms, CASE WHEN min_ms >= ? AND max_ms <= ? THEN NULL"
+    for sid, data in conn.execute(
+        "SELECT series_id, CASE WHEN min_ms >= ? AND max_ms <= ? THEN NULL"
         " ELSE data END FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
         " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ?",
         (start_ms, end_ms, param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
