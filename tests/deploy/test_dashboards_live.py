@@ -32,13 +32,21 @@ import pytest
 import yaml
 
 from tests.conftest import free_port
-from tests.deploy.dashboards import Query, queries
+from tests.deploy.dashboards import (
+    STEP,
+    WINDOW,
+    Query,
+    grafana_times,
+    points,
+    queries,
+    run_loki,
+    run_prometheus,
+)
 from tests.deploy.stack import DEPLOY, KEYS, Stack, load_yaml, repo_bin, start_stack
 
 pytestmark = pytest.mark.slow
 
-STEP = 15  # seconds; the data source's timeInterval
-WINDOW = 15 * 60  # the range the test asks for, ending now
+
 ENDPOINTS = [("GET", "/bookings"), ("POST", "/bookings"), ("GET", "/bookings/{booking_id}")]
 QUERIES = queries()
 
@@ -118,11 +126,6 @@ def agent_config(stack: Stack, key_file: Path) -> dict[str, Any]:
     return config
 
 
-def api_available(client: httpx.Client, url: str, method: str) -> bool:
-    r = client.request(method, url, params={"query": "vector(1)", "time": "4"})
-    return r.status_code != 404
-
-
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("live")
@@ -192,83 +195,15 @@ def wait_for_self_metrics(stack: Stack, timeout: float = 45) -> None:
         time.sleep(1)
 
 
-def grafana_times(now: float) -> tuple[int, int]:
-    """Grafana's promlib floors start and end to a multiple of the step."""
-    end = int(now // STEP * STEP)
-    return int((now - WINDOW) // STEP * STEP), end
-
-
-def run_prometheus(client: httpx.Client, stack: Stack, query: Query) -> Any:
-    now = time.time()
-    start, end = grafana_times(now)
-    expr = query.substituted()
-    if query.instant:
-        path, form = "/api/v1/query", {"query": expr, "time": f"{now:.3f}"}
-    else:
-        path = "/api/v1/query_range"
-        form = {"query": expr, "start": str(start), "end": str(end), "step": str(STEP)}
-    r = client.post(
-        stack.url("metrics") + path,
-        data=form,
-        headers={"X-API-Key": KEYS["METRICS_COLLECTOR_API_KEY"]},
-    )
-    if r.status_code == 404 and not api_available(
-        client, stack.url("metrics") + "/api/v1/query", "POST"
-    ):
-        pytest.skip("the collector's Prometheus query API answers 404 (not implemented yet)")
-    assert r.status_code == 200, f"{r.status_code} {r.text[:500]}"
-    body = r.json()
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-def run_loki(client: httpx.Client, stack: Stack, query: Query) -> Any:
-    now_ns = time.time_ns()
-    params = {
-        "query": query.substituted(),
-        "direction": "backward",
-        "limit": "1000",
-        "start": str(now_ns - WINDOW * 1_000_000_000),
-        "end": str(now_ns),
-        "step": f"{STEP * 1000}ms",
-    }
-    r = client.get(
-        stack.url("logs") + "/loki/api/v1/query_range",
-        params=params,
-        headers={"X-API-Key": KEYS["LOGS_API_KEY"], "X-Query-Tags": "Source=grafana"},
-    )
-    if r.status_code == 404 and not api_available(
-        client, stack.url("logs") + "/loki/api/v1/query", "GET"
-    ):
-        pytest.skip("the log store's Loki query API answers 404 (not implemented yet)")
-    assert r.status_code == 200, f"{r.status_code} {r.text[:500]}"
-    body = r.json()
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-def points(data: dict[str, Any]) -> list[float]:
-    kind = data["resultType"]
-    if kind == "matrix":
-        return [float(v) for series in data["result"] for _, v in series["values"]]
-    if kind == "vector":
-        return [float(s["value"][1]) for s in data["result"]]
-    if kind == "streams":
-        return [1.0 for stream in data["result"] for _ in stream["values"]]
-    if kind == "scalar":
-        return [float(data["result"][1])]
-    raise AssertionError(f"unexpected resultType {kind}")
-
-
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: q.id)
 def test_panel_query_returns_data(loaded: Stack, query: Query) -> None:
     if "flowmon_" in query.expr and shutil.which("prometheus") is None:
         pytest.skip("Debian's prometheus (agent mode) feeds flowmon_*: `make setup-prometheus`")
     with httpx.Client(timeout=30) as client:
         if query.kind == "prometheus":
-            data = run_prometheus(client, loaded, query)
+            data = run_prometheus(client, loaded, query, KEYS["METRICS_COLLECTOR_API_KEY"])
         else:
-            data = run_loki(client, loaded, query)
+            data = run_loki(client, loaded, query, KEYS["LOGS_API_KEY"])
     values = points(data)
     assert values, f"{query.id}: no data for {query.substituted()}\n{loaded.output()[-2000:]}"
     assert any(math.isfinite(v) for v in values), f"{query.id}: only NaN/Inf: {values[:10]}"
