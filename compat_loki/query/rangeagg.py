@@ -37,8 +37,10 @@ from core.labels import Labels
 
 Matrix = dict[Labels, list[float | None]]
 COUNTING_OPS = frozenset({"count_over_time", "rate", "bytes_over_time", "bytes_rate"})
-MAX_BUCKETS = 2_000_000
+MAX_BUCKETS = 200_000
 MAX_SERIES = 50_000
+# series × steps held in memory at once (each a Python list slot): ~80 MB at the limit.
+MAX_POINTS_IN_MEMORY = 10_000_000
 CHECK_EVERY = 1024
 
 
@@ -229,6 +231,8 @@ def bucket_matrix(
             reader, ids, origin, origin + span, width, needles, deadline, use_bytes
         )
     per_stream: dict[int, dict[int, tuple[int, int]]] = {}
+    if len(streams) * (nbuckets + len(steps)) > MAX_POINTS_IN_MEMORY:
+        _too_many_points()
     for sid, bucket, count, nbytes in rows:
         per_stream.setdefault(sid, {})[bucket] = (count, nbytes)
         stats.lines_processed += count
@@ -315,8 +319,17 @@ def window_fn(agg: ast.RangeAggregation) -> Callable[[list[float]], float]:
     return table[op]
 
 
+def _too_many_points() -> None:
+    raise QueryError(
+        "the query would hold too many points in memory; shorten the range, raise the "
+        "step, or aggregate with sum by (…)"
+    )
+
+
 def samples_matrix(agg: ast.RangeAggregation, samples: Samples, steps: Sequence[int]) -> Matrix:
     lr = agg.range
+    if len(samples.series) * len(steps) > MAX_POINTS_IN_MEMORY:
+        _too_many_points()
     fn = window_fn(agg)
     out: Matrix = {}
     for labels, (ts, vals) in samples.series.items():
