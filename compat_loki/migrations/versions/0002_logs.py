@@ -10,9 +10,9 @@ Why this shape (measured on the 2-core dev box, 200k Docker-shaped lines of ~100
   indexes all become ``(stream_id, ts)``, and newest-first over several streams merges the
   per-stream index ranges (no separate ts index: it cost 17 B/line);
 * the FTS table is contentless, ``detail=none``, trigram: it only pre-filters (AND of the
-  query's trigrams), the line itself decides (exact substring). Digits are folded to ``0``
-  on both sides, which cut the index from ~102 to ~85 B/line. trigram+detail=full was 480
-  B/line and 40k lines/s; this is ~235 B/line and > 70k lines/s.
+  query's trigrams), the line itself decides (exact substring). trigram + detail=full was
+  480 B/line and 40k lines/s; this is ~240 B/line and ~70k lines/s. (Folding digits to
+  ``0`` saved another 17 B/line but made number searches match nearly every line.)
 """
 
 from alembic import op
