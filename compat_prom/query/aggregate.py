@@ -179,25 +179,22 @@ def _fold(
 
 
 def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> VectorV:
+    """Column-wise: ``zip(*values)`` of a group's members gives each step's samples in C."""
     fn = SIMPLE[node.op]
     groups, index, drop = _groups(node, series)
-    out = [Series(g, [None] * n, d) for g, d in zip(groups, drop, strict=True)]
-    # Fast path for one group per step (``sum(x)``), common in dashboards.
-    for i in range(n):
-        buckets: dict[int, list[float]] = {}
-        for s, g in zip(series, index, strict=True):
-            v = s.values[i]
-            if v is not None:
-                b = buckets.get(g)
-                if b is None:
-                    buckets[g] = [v]
-                else:
-                    b.append(v)
-        for g, vs in buckets.items():
-            out[g].values[i] = fn(vs)
-        if i % 256 == 0:
-            ev.check_time()
-    return VectorV([s for s in out if any(v is not None for v in s.values)])
+    members: list[list[list[Num]]] = [[] for _ in groups]
+    for s, g in zip(series, index, strict=True):
+        members[g].append(s.values)
+    out = []
+    for g, labels in enumerate(groups):
+        values: list[Num] = []
+        for column in zip(*members[g], strict=True):
+            present = [v for v in column if v is not None]
+            values.append(fn(present) if present else None)
+        ev.check_time()
+        if any(v is not None for v in values):
+            out.append(Series(labels, values, drop[g]))
+    return VectorV(out)
 
 
 def _count_values(node: Aggregate, series: list[Series], n: int, label: str) -> VectorV:

@@ -20,6 +20,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from compat_prom.query import aggregate, binops, functions
 from compat_prom.query.ast import (
@@ -198,17 +199,23 @@ class Evaluator:
         lo_t, hi_t = min(eff), max(eff)
         res = self.step_ms if self.is_range and sel.at is None else 0
         out: list[Series] = []
+        n = len(eff)
         for s in self.fetch(sel, lo_t - lookback + 1, hi_t, res):
             sts, svs = s.timestamps, s.values
             values: list[float | None] = []
+            append = values.append
             any_value = False
-            for t in eff:
-                i = bisect_right(sts, t) - 1
-                if i >= 0 and sts[i] > t - lookback and not is_stale(svs[i]):
-                    values.append(float(sts[i]) / 1000 if want_ts else svs[i])
+            for t, end in zip(eff, map(bisect_right, repeat(sts, n), eff), strict=True):
+                i = end - 1
+                if i >= 0 and sts[i] > t - lookback:
+                    v = svs[i]
+                    if v != v and is_stale(v):
+                        append(None)
+                        continue
+                    append(sts[i] / 1000 if want_ts else v)
                     any_value = True
                 else:
-                    values.append(None)
+                    append(None)
             if any_value:
                 out.append(Series(s.labels, values))
         return VectorV(out)
@@ -224,7 +231,7 @@ class Evaluator:
                 pairs = [(t, v) for t, v in zip(sts, svs, strict=True) if not is_stale(v)]
                 sts = [p[0] for p in pairs]
                 svs = [p[1] for p in pairs]
-            windows = [(bisect_right(sts, t - rng), bisect_right(sts, t)) for t in eff]
+            windows = step_windows(sts, eff, rng)
             if any(hi > lo for lo, hi in windows):
                 out.append(RangeSeries(s.labels, sts, svs, windows))
         return MatrixV(out, eff, rng)
@@ -260,7 +267,7 @@ class Evaluator:
         for s in inner.series:
             sts = [t for t, v in zip(inner_ts, s.values, strict=True) if v is not None]
             svs = [v for v in s.values if v is not None]
-            windows = [(bisect_right(sts, t - rng), bisect_right(sts, t)) for t in eff]
+            windows = step_windows(sts, eff, rng)
             if any(hi > lo for lo, hi in windows):
                 out.append(RangeSeries(s.labels, sts, svs, windows, s.drop_name))
         return MatrixV(out, eff, rng)
@@ -324,6 +331,26 @@ class Evaluator:
         res.matrix = sorted(merged.items(), key=lambda m: m[0].items_tuple)
         res.samples = self.samples
         return res
+
+
+def step_windows(ts: Sequence[int], times: list[int], rng: int) -> list[tuple[int, int]]:
+    """Each step's ``(t - rng, t]`` as index bounds ``[lo, hi)`` into ``ts``.
+
+    ``map(bisect_right, ...)`` keeps the per-step loop in C; when the range is a multiple of
+    the (even) step, the window starts are the ends of earlier steps, so half the searches
+    are reused.
+    """
+    n = len(times)
+    if n > 2 and rng > 0:
+        step = times[1] - times[0]
+        if step > 0 and rng % step == 0 and times[-1] - times[0] == step * (n - 1):
+            k = rng // step
+            grid = range(times[0] - rng, times[-1] + 1, step)
+            ends = list(map(bisect_right, repeat(ts, len(grid)), grid))
+            return list(zip(ends[:n], ends[k : k + n], strict=True))
+    his = list(map(bisect_right, repeat(ts, n), times))
+    los = list(map(bisect_right, repeat(ts, n), [t - rng for t in times]))
+    return list(zip(los, his, strict=True))
 
 
 def finish_labels(labels: Labels, drop_name: bool) -> Labels:

@@ -172,16 +172,9 @@ def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bo
     for rs in m.series:
         ts, vs = rs.ts, rs.vs
         resets = rangefns.reset_prefix(vs) if counter and len(rs.windows) > 1 else None
-        values: list[Num] = []
-        for (lo, hi), t in zip(rs.windows, times, strict=True):
-            if hi - lo < 2:
-                values.append(None)
-            else:
-                values.append(
-                    rangefns.extrapolated(
-                        ts, vs, lo, hi, t, rng, counter=counter, rate=rate, resets=resets
-                    )
-                )
+        values = rangefns.extrapolated_steps(
+            ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=resets
+        )
         if any(v is not None for v in values):
             out.append(Series(rs.labels, values, True))
             name = rs.labels.get("__name__")

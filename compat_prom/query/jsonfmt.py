@@ -45,10 +45,29 @@ def result_json(res: Result) -> str:
         ]
         return '{"resultType":"vector","result":[' + ",".join(items) + "]}"
     series = []
+    times: dict[int, str] = {}  # every series shares the query's steps
     for lbl, points in res.matrix:
-        pts = ",".join(f'[{ts_json(t)},"{format_value(v)}"]' for t, v in points)
-        series.append(f'{{"metric":{labels_json(lbl)},"values":[{pts}]}}')
+        tstrs = []
+        for t, _ in points:
+            text = times.get(t)
+            if text is None:
+                text = times[t] = ts_json(t)
+            tstrs.append(text)
+        vstrs = values_text([v for _, v in points])
+        pts = "],[".join(map('{},"{}"'.format, tstrs, vstrs))
+        series.append(f'{{"metric":{labels_json(lbl)},"values":[[{pts}]]}}')
     return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
+
+
+def values_text(values: list[float]) -> list[str]:
+    """``format_value`` for many values: ``repr`` in C, the rare cases fixed up after."""
+    out = list(map(repr, values))
+    for i, text in enumerate(out):
+        if text[-2:] == ".0":
+            out[i] = text[:-2]
+        elif "e" in text or "n" in text:
+            out[i] = format_value(values[i])
+    return out
 
 
 def envelope(

@@ -73,6 +73,55 @@ def extrapolated(
     return result * factor
 
 
+def extrapolated_steps(
+    ts: Sequence[int],
+    vs: Sequence[float],
+    windows: Sequence[tuple[int, int]],
+    times: Sequence[int],
+    rng: int,
+    *,
+    counter: bool,
+    rate: bool,
+    resets: Sequence[float] | None,
+) -> list[Num]:
+    """``extrapolated`` for every step of one series (the hot loop of rate panels)."""
+    if not counter or resets is None:
+        return [
+            extrapolated(ts, vs, lo, hi, t, rng, counter=counter, rate=rate, resets=resets)
+            if hi - lo >= 2
+            else None
+            for (lo, hi), t in zip(windows, times, strict=True)
+        ]
+    out: list[Num] = []
+    append = out.append
+    rng_s = rng / 1000
+    for (lo, hi), t in zip(windows, times, strict=True):
+        if hi - lo < 2:
+            append(None)
+            continue
+        last_i = hi - 1
+        first = vs[lo]
+        result = vs[last_i] - first + resets[last_i] - resets[lo]
+        t_first, t_last = ts[lo], ts[last_i]
+        sampled = (t_last - t_first) / 1000
+        avg_gap = sampled / (last_i - lo)
+        threshold = avg_gap * 1.1
+        to_start = (t_first - t + rng) / 1000
+        if to_start >= threshold:
+            to_start = avg_gap / 2
+        if result > 0 and first >= 0:
+            to_zero = sampled * (first / result)
+            if to_zero < to_start:
+                to_start = to_zero
+        to_end = (t - t_last) / 1000
+        interval = sampled + to_start + (to_end if to_end < threshold else avg_gap / 2)
+        factor = interval / sampled
+        if rate:
+            factor /= rng_s
+        append(result * factor)
+    return out
+
+
 def irate_like(ts: Sequence[int], vs: Sequence[float], lo: int, hi: int, *, rate: bool) -> Num:
     if hi - lo < 2:
         return None

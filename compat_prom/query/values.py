@@ -104,6 +104,15 @@ def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
 
 
 def kahan_sum(values: Sequence[float]) -> float:
+    """Sum as Prometheus does; ``math.fsum`` (exact, in C) when no infinity is involved,
+    which agrees with upstream's Kahan-Babuška result to the last bits or better."""
+    try:
+        result = math.fsum(values)
+    except (OverflowError, ValueError):
+        pass
+    else:
+        if math.isfinite(result):
+            return result
     total, c = 0.0, 0.0
     for v in values:
         total, c = kahan_inc(v, total, c)
@@ -138,5 +147,7 @@ def format_value(v: float) -> str:
         return "+Inf" if v > 0 else "-Inf"
     if v == 0:
         return "0" if math.copysign(1.0, v) > 0 else "-0"
-    text = format(Decimal(repr(v)), "f")
+    text = repr(v)
+    if "e" in text:
+        text = format(Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text

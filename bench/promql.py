@@ -1,0 +1,173 @@
+"""PromQL / Prometheus query API benchmark (issue 7).
+
+Data set: ~1,000 series shaped like a Prometheus scraping FlowRent for 24 h at 15 s
+(``http_requests_total{method,endpoint,status}`` 200 series, ``http_request_duration_
+seconds_bucket{endpoint,le}`` 240 + ``_sum``/``_count`` 40, 520 process/node gauges:
+5.76 M samples), written with ``store.append_samples`` into a temporary SQLite file, packed
+into chunks, rolled up into minute/hour aggregates, and then RETENTION_RAW=1h applied as the
+service does - so the last hour is raw and older windows come from the minute rollups.
+
+Timed (median of several runs, through ``api_calls``: parse + evaluate + JSON text, on one
+read connection, as ``/api/v1/query_range`` does minus HTTP): the issue's four panel queries
+over 1 h @ 15 s, 24 h @ 60 s and 24 h @ 15 s, then ``labels``, ``label/__name__/values``,
+``series`` and ``metadata``. Run: ``.venv/bin/python bench/promql.py`` (~2-3 min on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from compat_prom import rollup, store  # noqa: E402
+from compat_prom.query.api_calls import (  # noqa: E402
+    Params,
+    QueryOptions,
+    label_names,
+    label_values,
+    range_query,
+    series,
+)
+from compat_prom.service import HEAD, MIGRATIONS  # noqa: E402
+from core import migrations  # noqa: E402
+from core.db import connect, prepare_file  # noqa: E402
+from core.labels import Labels  # noqa: E402
+
+STEP_MS = 15_000
+DAY_MS = 86_400_000
+ENDPOINTS = [f"/api/v1/endpoint{i}" for i in range(20)]
+METHODS = ["GET", "POST"]
+STATUSES = ["200", "201", "404", "500", "503"]
+LE = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
+QUERIES = {
+    "rate by endpoint": "sum by (endpoint) (rate(http_requests_total[5m]))",
+    "p95 histogram": "histogram_quantile(0.95, sum by (le) "
+    "(rate(http_request_duration_seconds_bucket[5m])))",
+    "5xx ratio": 'sum(rate(http_requests_total{status=~"5.."}[5m])) '
+    "/ sum(rate(http_requests_total[5m]))",
+    "topk increase": "topk(5, sum by (endpoint) (increase(http_requests_total[1h])))",
+}
+
+
+def build(path: Path, end_ms: int) -> int:
+    prepare_file(path)
+    migrations.upgrade(path, MIGRATIONS, HEAD)
+    conn = connect(path)
+    rng = random.Random(42)
+    start = end_ms - DAY_MS
+    ts = list(range(start, end_ms + 1, STEP_MS))
+    families: list[tuple[Labels, float, float]] = []  # labels, per-scrape rate, noise
+    for ep in ENDPOINTS:
+        for m in METHODS:
+            for st in STATUSES:
+                base = {"200": 20.0, "201": 3.0, "404": 1.0, "500": 0.3, "503": 0.1}[st]
+                labels = {"__name__": "http_requests_total", "endpoint": ep, "method": m}
+                families.append((Labels({**labels, "status": st}), base, base / 2))
+        for j, le in enumerate(LE):
+            labels = {"__name__": "http_request_duration_seconds_bucket", "endpoint": ep}
+            families.append((Labels({**labels, "le": le}), 2.0 + 2 * j, 1.0))
+        for suffix, rate in (("_sum", 3.0), ("_count", 26.0)):
+            name = "http_request_duration_seconds" + suffix
+            families.append((Labels({"__name__": name, "endpoint": ep}), rate, 1.0))
+    for i in range(520):
+        labels = {"__name__": f"node_metric_{i % 26}", "instance": f"host{i // 26}"}
+        families.append((Labels(labels), 0.0, 5.0))
+    total = 0
+    for k in range(0, len(families), 50):
+        batch = []
+        for labels, rate, noise in families[k : k + 50]:
+            v = 0.0
+            values = []
+            for _ in ts:
+                if rate:
+                    v += max(0.0, rate + rng.uniform(-noise, noise))
+                else:
+                    v = 50 + rng.uniform(-noise, noise)
+                values.append(v)
+            batch.append((labels, ts, values))
+        conn.execute("BEGIN IMMEDIATE")
+        total += store.append_samples(conn, batch)
+        conn.execute("COMMIT")
+    while True:  # the compaction job packs one 30-minute block per call
+        conn.execute("BEGIN IMMEDIATE")
+        moved = store.compact_head(conn, end_ms + store.BLOCK_MS + 1)
+        conn.execute("COMMIT")
+        if not moved:
+            break
+    for job in (
+        lambda c: rollup.rollup_minutes(c, start // 60_000 * 60_000, end_ms + 60_000),
+        lambda c: store.delete_raw_before(c, end_ms - 3_600_000, 10**8),
+    ):
+        conn.execute("BEGIN IMMEDIATE")
+        job(conn)
+        conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return total
+
+
+def timed(fn: Callable[[], object], runs: int) -> float:
+    fn()  # warm the page cache and regex caches
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    keep = os.environ.get("BENCH_PROMQL_DB")  # reuse a data set between runs (profiling)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(keep) if keep else Path(tmp) / "metrics.db"
+        if path.exists():
+            end_ms = int(path.with_suffix(".end").read_text())
+        else:
+            end_ms = int(time.time()) // 60 * 60_000
+            t0 = time.perf_counter()
+            n = build(path, end_ms)
+            path.with_suffix(".end").write_text(str(end_ms))
+            print(f"data set: {n:,} samples written in {time.perf_counter() - t0:.0f} s")
+        conn = connect(path, readonly=True)
+        reader = store.StoreReader(conn)
+        opts = QueryOptions(max_timeout_s=300)
+        end = end_ms // 1000
+        ranges = {"1h@15s": (3600, 15, 7), "24h@60s": (86400, 60, 3), "24h@15s": (86400, 15, 3)}
+        print(f"{'query':18} " + " ".join(f"{r:>10}" for r in ranges) + "   (median ms)")
+        for name, q in QUERIES.items():
+            cells = []
+            for span, step, runs in ranges.values():
+                p = Params(
+                    [
+                        ("query", q),
+                        ("start", str(end - span)),
+                        ("end", str(end)),
+                        ("step", str(step)),
+                    ]
+                )
+                cells.append(timed(lambda p=p: range_query(reader, p, opts), runs))  # type: ignore[misc]
+            print(f"{name:18} " + " ".join(f"{c:10.1f}" for c in cells))
+        hour = [("start", str(end - 3600)), ("end", str(end))]
+        meta = {
+            "labels": lambda: label_names(reader, Params(hour), end_ms),
+            "label/__name__/values": lambda: label_values(reader, "__name__", Params(hour), end_ms),
+            "series": lambda: series(
+                reader, Params([*hour, ("match[]", "http_requests_total")]), end_ms
+            ),
+            "metadata": lambda: store.metadata(conn, limit=40000),
+        }
+        for name, fn in meta.items():
+            print(f"{name:22} {timed(fn, 20):8.2f} ms")
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()
