@@ -32,6 +32,7 @@ HOUR_MS = store.HOUR_MS
 QUANTILES = (0.5, 0.95, 0.99)
 LATENESS_MS = 60_000  # a minute is rolled up once it ended this long ago
 WINDOW_MS = HOUR_MS  # minutes done per writer job (bounds one job's duration)
+DIRTY_BATCH = 120  # late-data minutes recomputed per writer job
 
 
 @dataclass
@@ -134,6 +135,7 @@ def rollup_minutes(conn: sqlite3.Connection, start: int, end: int) -> int:
     """Recompute every minute bucket in ``[start, end)`` for every series; returns rows."""
     prev = store.previous_lasts(conn, start)
     rows: list[tuple[object, ...]] = []
+    written = 0
     for sid, kind, timestamps, values in store.rollup_sources(conn, start, end):
         obs = kind == store.KIND_OBSERVATIONS
         by_minute: dict[int, tuple[list[int], list[float]]] = {}
@@ -147,8 +149,12 @@ def rollup_minutes(conn: sqlite3.Connection, start: int, end: int) -> int:
             if agg is not None:
                 rows.append(agg.row(sid, MINUTE_MS, bucket))
                 last = agg.last
+        if len(rows) >= 5000:
+            written += len(rows)
+            store.put_rollups(conn, rows)
+            rows = []
     store.put_rollups(conn, rows)
-    return len(rows)
+    return written + len(rows)
 
 
 def rollup_hour(conn: sqlite3.Connection, hour: int) -> int:
@@ -169,9 +175,9 @@ def step(conn: sqlite3.Connection, now_ms: int) -> bool:
         start = target if first is None else min(first // MINUTE_MS * MINUTE_MS, target)
     else:
         start = int(done)
-    dirty = store.take_dirty(conn, MINUTE_MS, limit=60)
-    for minute in dirty:
-        rollup_minutes(conn, minute, minute + MINUTE_MS)
+    dirty = store.take_dirty(conn, MINUTE_MS, limit=DIRTY_BATCH)
+    for lo, hi in _ranges(dirty):
+        rollup_minutes(conn, lo, hi)
     for hour in sorted({m // HOUR_MS * HOUR_MS for m in dirty}):
         if hour + HOUR_MS <= start:
             rollup_hour(conn, hour)
@@ -183,4 +189,16 @@ def step(conn: sqlite3.Connection, now_ms: int) -> bool:
                 rollup_hour(conn, hour)
         store.set_meta(conn, store.WATERMARK_KEY, str(end))
         start = end
-    return start >= target and len(dirty) < 60
+    return start >= target and len(dirty) < DIRTY_BATCH
+
+
+def _ranges(minutes: list[int]) -> list[tuple[int, int]]:
+    """Sorted minute starts → contiguous ``[lo, hi)`` ranges: a backfill dirties long runs of
+    minutes, and each ``rollup_minutes`` call decodes the chunks it touches once."""
+    out: list[tuple[int, int]] = []
+    for m in minutes:
+        if out and out[-1][1] == m:
+            out[-1] = (out[-1][0], m + MINUTE_MS)
+        else:
+            out.append((m, m + MINUTE_MS))
+    return out
