@@ -276,7 +276,8 @@ def main() -> int:
         write_docker_tree(sources, lines)
         size = sum(p.stat().st_size for p in sources.rglob("*-json.log"))
         print(
-            f"generated {n:,} lines ({size / 1e6:.0f} MB of json-file logs) in {time.perf_counter() - t:.1f} s"
+            f"generated {n:,} lines ({size / 1e6:.0f} MB of json-file logs) "
+            f"in {time.perf_counter() - t:.1f} s"
         )
 
         print("== tailer path (Docker json-file → SQLite)")
@@ -284,11 +285,13 @@ def main() -> int:
         started = time.perf_counter()
         elapsed = wait_for(server, n, started - 0.0)
         print(
-            f"  ingested {n:,} lines in {elapsed:.1f} s = {n / elapsed:,.0f} lines/s (incl. start-up)"
+            f"  ingested {n:,} lines in {elapsed:.1f} s = {n / elapsed:,.0f} lines/s "
+            "(incl. start-up)"
         )
         lags = lag(server, sources)
         print(
-            f"  ingestion lag: median {statistics.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms ({len(lags)} lines)"
+            f"  ingestion lag: median {statistics.median(lags) * 1000:.0f} ms, "
+            f"max {max(lags) * 1000:.0f} ms ({len(lags)} lines)"
         )
         queries(server)
         rss, hwm = server.rss_mb()
@@ -296,7 +299,8 @@ def main() -> int:
         count = server.indexed()
         server.stop()
         print(
-            f"  on disk: {server.db_bytes() / count:.0f} bytes/line ({server.db_bytes() / 1e6:.0f} MB, {count:,} lines, all indexes)"
+            f"  on disk: {server.db_bytes() / count:.0f} bytes/line "
+            f"({server.db_bytes() / 1e6:.0f} MB, {count:,} lines, all indexes)"
         )
 
         if not args.skip_push:
@@ -306,7 +310,8 @@ def main() -> int:
             server = Server(work / "data-push", empty, max_entries=n + 1000)
             elapsed = push_all(server, lines, 2000, 2)
             print(
-                f"  pushed {n:,} lines in {elapsed:.1f} s = {n / elapsed:,.0f} lines/s (answered 204 = committed)"
+                f"  pushed {n:,} lines in {elapsed:.1f} s = {n / elapsed:,.0f} lines/s "
+                "(answered 204 = committed)"
             )
             assert server.indexed() == n
             queries(server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,17 @@ def _start(ctx: ServiceContext) -> None:
     with ctx.db.read() as conn:
         cursors = store.load_cursors(conn)
 
-    def write(records: list[LogRecord], cursor: store.Cursor) -> None:
-        ctx.writer.run_sync(
-            lambda conn: store.store_tail_batch(conn, records, cursor, settings.max_entries),
-            timeout=60,
+    def write(records: list[LogRecord], cursor: store.Cursor) -> Future[int]:
+        future = ctx.writer.submit(
+            lambda conn: store.store_tail_batch(conn, records, cursor, settings.max_entries)
         )
-        ctx.metrics.count_ingested("log_line", len(records))
+
+        def count(done: Future[int]) -> None:
+            if done.exception() is None:
+                ctx.metrics.count_ingested("log_line", len(records))
+
+        future.add_done_callback(count)
+        return future
 
     tailer = Tailer(
         settings.log_sources, settings.container_names, settings.tail_buffer, cursors, write

@@ -25,8 +25,10 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compat_loki.docker import DockerRecord, parse_line, rebuild_raw
 from compat_loki.levels import level_of
@@ -40,7 +42,9 @@ CHUNK = 1 << 20  # bytes read per write job: ~8k lines, one group commit
 MAX_CHUNKS_PER_TICK = 64  # then other containers get their turn
 TICK_SECONDS = 0.5
 
-WriteFn = Callable[[list[LogRecord], Cursor], None]
+# Queues the write job storing the records and the cursor after them; the future resolves
+# once they are committed.
+WriteFn = Callable[[list[LogRecord], Cursor], "Future[Any]"]
 
 
 @dataclass
@@ -104,6 +108,7 @@ class Tailer:
         self.write = write
         self.stats = TailStats()
         self._labels: dict[tuple[str, str, str], Labels] = {}
+        self._pending: tuple[Future[Any], Cursor, int] | None = None
 
     # ---------------------------------------------------------------- discovery
 
@@ -128,11 +133,14 @@ class Tailer:
     def tick(self) -> int:
         """One pass over every container; returns the number of lines stored."""
         before = self.stats.lines
-        for cid, name in self.scan().items():
-            try:
-                self._poll(cid, name)
-            except OSError as exc:
-                log.warning("tailing container %s (%s): %s", name, cid[:12], exc)
+        try:
+            for cid, name in self.scan().items():
+                try:
+                    self._poll(cid, name)
+                except OSError as exc:
+                    log.warning("tailing container %s (%s): %s", name, cid[:12], exc)
+        finally:
+            self._flush()
         return self.stats.lines - before
 
     # ---------------------------------------------------------------- per container
@@ -171,9 +179,19 @@ class Tailer:
         return None
 
     def _save(self, cur: Cursor, records: list[LogRecord]) -> None:
-        self.write(records, cur)
+        """Queue a write; it commits while the next chunk is parsed (one in flight, so a
+        failed write stops the tick before anything after it is queued)."""
+        self._flush()
+        self._pending = (self.write(records, cur), cur, len(records))
+
+    def _flush(self) -> None:
+        if self._pending is None:
+            return
+        future, cur, n = self._pending
+        self._pending = None
+        future.result(timeout=120)  # raises if the write failed: the tick ends here
         self.cursors[cur.container_id] = cur
-        self.stats.lines += len(records)
+        self.stats.lines += n
 
     def _read(self, path: Path, cur: Cursor, name: str, *, finish: bool) -> Cursor:
         """Store whole messages from ``cur.position``; returns the cursor after them."""

@@ -4,8 +4,10 @@ restarts, new containers, filters; the lines land in the real store."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from compat_loki import store
@@ -22,10 +24,8 @@ def make_tailer(
     with ctx.db.read() as conn:
         cursors = store.load_cursors(conn)
 
-    def write(records: list[LogRecord], cursor: store.Cursor) -> None:
-        ctx.writer.run_sync(
-            lambda c: store.store_tail_batch(c, records, cursor, 100_000), timeout=30
-        )
+    def write(records: list[LogRecord], cursor: store.Cursor) -> Future[int]:
+        return ctx.writer.submit(lambda c: store.store_tail_batch(c, records, cursor, 100_000))
 
     return Tailer(root, names, tail_buffer, cursors, write)
 
@@ -148,3 +148,31 @@ def test_running_service_ingests_within_two_seconds(
         time.sleep(0.05)
     assert body["total"] == 1 and body["logs"][0]["level"] == "ERROR"
     assert body["logs"][0]["container"] == "rentl_prod"
+
+
+def test_failed_write_is_read_again_without_loss_or_repeat(
+    ctx: ServiceContext, tmp_path: Path
+) -> None:
+    root = tmp_path / "other"
+    app = Container(root, "8" * 64, "app")
+    app.write(*(f"line {i}" for i in range(10)))
+    tailer = make_tailer(ctx, root)
+    tailer.tick()
+    app.write(*(f"line {i}" for i in range(10, 20)))
+    good_write, calls = tailer.write, []
+
+    def failing(records: list[LogRecord], cursor: store.Cursor) -> Future[int]:
+        calls.append(len(records))
+
+        def job(conn: object) -> int:
+            raise RuntimeError("disk full")
+
+        return ctx.writer.submit(job)
+
+    tailer.write = failing
+    with pytest.raises(RuntimeError):
+        tailer.tick()
+    assert calls == [10]
+    tailer.write = good_write
+    tailer.tick()
+    assert lines(ctx) == [f"line {i}" for i in range(20)]
