@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from compat_loki.query import ast
-from compat_loki.query.rangeagg import CHECK_EVERY, Deadline, LabelCache, evaluate_range
+from compat_loki.query.logquery import run_log_query
+from compat_loki.query.rangeagg import Deadline, evaluate_range
 from compat_loki.query.reader import Direction, LogReader
 from compat_loki.query.results import (
-    LogLine,
     MatrixResult,
     Result,
     ScalarResult,
@@ -28,7 +28,6 @@ from compat_loki.query.results import (
     StreamsResult,
     VectorResult,
 )
-from compat_loki.query.stages import Pipeline, Row, pushable_contains
 from compat_loki.query.vectorops import (
     Matrix,
     Scalar,
@@ -117,58 +116,17 @@ class Engine:
     def _logs(
         self, q: ast.LogQuery, p: QueryParams, stats: Stats, deadline: Deadline
     ) -> StreamsResult:
-        if p.limit <= 0:
-            return StreamsResult([], stats)
-        streams = self.reader.streams(q.matchers, p.start_ns, p.end_ns)
-        if not streams:
-            return StreamsResult([], stats)
-        labels_of = {s.id: s.labels for s in streams}
-        dicts = {s.id: dict(s.labels.items_tuple) for s in streams}
-        needles, only_filters = pushable_contains(q.stages)
-        pipeline = Pipeline(q.stages)
-        entries = self.reader.entries(
-            list(labels_of),
+        return run_log_query(
+            self.reader,
+            q,
             p.start_ns,
             p.end_ns,
-            direction=p.direction,
-            contains=needles,
-            limit=p.limit if only_filters else None,
+            p.direction,
+            p.limit,
+            p.categorize,
+            stats,
+            deadline,
         )
-        out: dict[Labels, list[LogLine]] = {}
-        cache = LabelCache()
-        taken = 0
-        for n, entry in enumerate(entries):
-            if n % CHECK_EVERY == 0:
-                deadline.check()
-            stats.lines_processed += 1
-            stats.bytes_processed += len(entry.line)
-            stream_labels = labels_of[entry.stream_id]
-            row = pipeline.run(Row(entry.ts_ns, entry.line, dicts[entry.stream_id], entry.metadata))
-            if row is None:
-                continue
-            if p.categorize:
-                key = cache.get(
-                    {
-                        k: v
-                        for k, v in row.labels.items()
-                        if k not in row.parsed and k not in row.meta
-                    }
-                )
-                meta = {k: row.labels[k] for k in row.meta if row.labels.get(k)}
-                parsed = {k: row.labels[k] for k in sorted(row.parsed) if row.labels.get(k)}
-                line = LogLine(entry.ts_ns, row.line, meta, parsed)
-            else:
-                key = (
-                    stream_labels if not q.stages and not entry.metadata else cache.get(row.labels)
-                )
-                line = LogLine(entry.ts_ns, row.line)
-            out.setdefault(key, []).append(line)
-            taken += 1
-            if taken >= p.limit:
-                break
-        stats.entries_returned = taken
-        ordered = sorted(out.items(), key=lambda kv: kv[0].items_tuple)
-        return StreamsResult(ordered, stats)
 
     # ------------------------------------------------------------------ metric queries
     def _eval(
