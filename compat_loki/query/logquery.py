@@ -5,8 +5,9 @@ matching lines are usually either common (an error word in a busy log) or rare. 
 answers rare needles fast through its trigram index, but for common ones the index hands
 back every candidate in the range to be sorted. So we first **probe**: read up to
 ``PROBE_ROWS`` lines in time order without the index and filter them here; when that fills
-``limit`` we are done in a few milliseconds. Otherwise the rest of the range (the part the
-probe did not cover) is read through the index. Without such filters lines are read in
+``limit`` we are done in a few milliseconds. If the hit rate seen so far predicts ``limit``
+within ``MAX_PLAIN_ROWS`` lines the probe goes on, otherwise the rest of the range (the part
+the probes did not cover) is read through the index. Without such filters lines are read in
 order and the store's ``limit`` applies when the pipeline cannot drop any line.
 """
 
@@ -22,7 +23,8 @@ from compat_loki.query.results import LogLine, Stats, StreamsResult
 from compat_loki.query.stages import Pipeline, Row, pushable_contains
 from core.labels import Labels
 
-PROBE_ROWS = 4096
+PROBE_ROWS = 2048
+MAX_PLAIN_ROWS = 65_536  # beyond this the index is the cheaper way (~1.5 µs a plain row)
 
 
 class _Collector:
@@ -100,6 +102,7 @@ def run_log_query(
     stats: Stats,
     deadline: Deadline,
     probe_rows: int = PROBE_ROWS,
+    max_plain_rows: int = MAX_PLAIN_ROWS,
 ) -> StreamsResult:
     if limit <= 0:
         return StreamsResult([], stats)
@@ -110,31 +113,40 @@ def run_log_query(
     c = _Collector(q, {s.id: s.labels for s in streams}, limit, categorize, stats, deadline)
     needles, only_filters = pushable_contains(q.stages)
     backward = direction == "backward"
-    d = direction
     if not needles:
         c.consume(
             reader.entries(
-                ids, start_ns, end_ns, direction=d, limit=limit if only_filters else None
+                ids, start_ns, end_ns, direction=direction, limit=limit if only_filters else None
             )
         )
         return c.result()
-    # probe without the index
+    lo, hi = start_ns, end_ns
     edge: int | None = None
     at_edge: Counter[tuple[int, str]] = Counter()
-    probed = 0
-    for entry in reader.entries(ids, start_ns, end_ns, direction=d, limit=probe_rows):
-        probed += 1
-        if entry.ts_ns != edge:
-            edge = entry.ts_ns
-            at_edge.clear()
-        at_edge[(entry.stream_id, entry.line)] += 1
-        c.add(entry)
-        if c.full:
-            return c.result()
-    if probed < probe_rows or edge is None:
-        return c.result()  # the probe read the whole range
-    lo, hi = (start_ns, edge + 1) if backward else (edge, end_ns)
-    rest = reader.entries(ids, lo, hi, direction=d, contains=needles, limit=None)
+    budget, probed_total = probe_rows, 0
+    while True:  # probe without the index, growing while the hit rate says it pays
+        probed = 0
+        previous_edge = edge
+        rows = reader.entries(ids, lo, hi, direction=direction, limit=budget)
+        for entry in rows if edge is None else _skip_edge(rows, edge, at_edge.copy()):
+            probed += 1
+            if entry.ts_ns != edge:
+                edge = entry.ts_ns
+                at_edge.clear()
+            at_edge[(entry.stream_id, entry.line)] += 1
+            c.add(entry)
+            if c.full:
+                return c.result()
+        if probed < budget or edge is None:
+            return c.result()  # the probes read the whole range
+        probed_total += probed
+        lo, hi = (lo, edge + 1) if backward else (edge, hi)
+        rate = c.taken / probed_total
+        wanted = (limit - c.taken) / rate if rate else float("inf")
+        if edge == previous_edge or wanted > max_plain_rows - probed_total:
+            break
+        budget = int(wanted * 1.5) + 64
+    rest = reader.entries(ids, lo, hi, direction=direction, contains=needles, limit=None)
     c.consume(_skip_edge(rest, edge, at_edge))
     return c.result()
 
