@@ -24,7 +24,7 @@ from core.migrations import upgrade
 
 SETTINGS = ErrorsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0001"
+HEAD = "0002"
 
 
 def dsn(project: store.Project, settings: ErrorsSettings, host: str | None = None) -> str:
