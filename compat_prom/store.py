@@ -18,6 +18,7 @@ one place SQL may live (CONVENTIONS §2); every function is a thin statement wra
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -71,6 +72,12 @@ def clean_labels(labels: Labels) -> Labels:
     return labels
 
 
+@functools.lru_cache(maxsize=65536)
+def fingerprint(labels: Labels) -> int:
+    """``Labels.fingerprint`` cached (a blake2b per call; native POSTs repeat label sets)."""
+    return labels.fingerprint()
+
+
 def _hour_floor(ms: int) -> int:
     return ms // HOUR_MS * HOUR_MS
 
@@ -91,7 +98,7 @@ def ensure_series(
     """The id of ``labels`` (created with its postings when new). ``sid``: its fingerprint,
     when the caller has it already."""
     if sid is None:
-        sid = labels.fingerprint()
+        sid = fingerprint(labels)
     known = _known(conn)
     if sid in known:
         return sid

@@ -21,6 +21,7 @@ Rules, numbered for the tests:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -142,27 +143,43 @@ def parse(body: bytes, now_ms: int) -> Parsed:
     return out
 
 
+@functools.lru_cache(maxsize=8192)
+def _series_of(
+    name: str, kind: str, labels: tuple[tuple[str, str], ...], buckets: tuple[float, ...]
+) -> tuple[Labels, ...]:
+    """The label sets one item writes to (cached: building sorted Labels dominated the
+    cost of a native POST, and clients repeat the same few label sets)."""
+    base = dict(labels)
+    if kind != "histogram":
+        return (Labels({**base, "__name__": name}),)
+    return (
+        Labels({**base, "__name__": name}),
+        *(
+            Labels({**base, "__name__": f"{name}_bucket", "le": format_le(b)})
+            for b in [*buckets, math.inf]
+        ),
+        Labels({**base, "__name__": f"{name}_sum"}),
+        Labels({**base, "__name__": f"{name}_count"}),
+    )
+
+
 def expand(items: list[Item], buckets: list[float]) -> list[tuple[Op, Labels, int, float]]:
     """Items → ordered store operations: ``inc`` (running total), ``set``, ``obs`` (raw)."""
     ops: list[tuple[Op, Labels, int, float]] = []
+    bounds = tuple(buckets)
     for it in items:
+        series = _series_of(it.name, it.type, tuple(sorted(it.labels.items())), bounds)
+        ts, v = it.ts_ms, it.value
         if it.type == "gauge":
-            ops.append(("set", Labels({**it.labels, "__name__": it.name}), it.ts_ms, it.value))
+            ops.append(("set", series[0], ts, v))
         elif it.type == "counter":
-            ops.append(("inc", Labels({**it.labels, "__name__": it.name}), it.ts_ms, it.value))
+            ops.append(("inc", series[0], ts, v))
         else:
-            ops.append(("obs", Labels({**it.labels, "__name__": it.name}), it.ts_ms, it.value))
-            for bound in [*buckets, math.inf]:
-                labels = Labels(
-                    {**it.labels, "__name__": f"{it.name}_bucket", "le": format_le(bound)}
-                )
-                ops.append(("inc", labels, it.ts_ms, 1.0 if it.value <= bound else 0.0))
-            ops.append(
-                ("inc", Labels({**it.labels, "__name__": f"{it.name}_sum"}), it.ts_ms, it.value)
-            )
-            ops.append(
-                ("inc", Labels({**it.labels, "__name__": f"{it.name}_count"}), it.ts_ms, 1.0)
-            )
+            ops.append(("obs", series[0], ts, v))
+            for bound, labels in zip([*bounds, math.inf], series[1:-2], strict=True):
+                ops.append(("inc", labels, ts, 1.0 if v <= bound else 0.0))
+            ops.append(("inc", series[-2], ts, v))
+            ops.append(("inc", series[-1], ts, 1.0))
     return ops
 
 
