@@ -65,6 +65,8 @@ def test_script_message_renders_as_text_and_buttons_work(
                 page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
                 page.goto(srv.url + "/errors")
                 assert XSS[:40] in page.inner_text("main")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 375, f"the list is {width}px wide at a 375px viewport"
                 page.goto(f"{srv.url}/errors/{created['id']}")
                 assert page.inner_text("#group-message") == XSS
                 assert page.evaluate("window.__xss") is None
