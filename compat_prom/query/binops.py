@@ -88,6 +88,8 @@ def compare(op: str, a: float, b: float) -> bool:
 
 
 def evaluate(ev: Evaluator, node: Binary, ts: list[int]) -> Value:
+    if node.fill_lhs is not None or node.fill_rhs is not None:
+        raise Unprocessable("fill() modifiers of binary operators are not supported")
     lhs = ev.eval(node.lhs, ts)
     rhs = ev.eval(node.rhs, ts)
     op = node.op

@@ -17,7 +17,7 @@ from compat_prom import rollup, store
 from compat_prom.query.api_calls import Params, QueryOptions, instant_query, range_query
 from compat_prom.query.ast import parse
 from compat_prom.query.engine import Limits, Result, run_instant, run_range
-from core.errors import QueryError, Unavailable, Unprocessable
+from core.errors import BadRequest, Unavailable, Unprocessable
 from core.labels import Labels
 from tests.compat_prom.helpers import metrics_db, write
 from tests.compat_prom.query.conformance import Store
@@ -123,7 +123,8 @@ def test_results_do_not_depend_on_the_storage_layout(workroot: Path) -> None:
     end = T0 + 1_500_000
     with loaded(workroot / "one", [data]) as a, loaded(workroot / "many", shuffled) as b:
         assert b.w is not None
-        write(b.w, lambda c: store.compact_head(c, T0 + 3_600_000))
+        while write(b.w, lambda c: store.compact_head(c, T0 + 3_600_000)):
+            pass  # one 30-minute block per call, as the compaction job runs it
         for q in QUERIES:
             want = _as_map(run_range(a.reader(), parse(q), T0 + 600_000, end, 30_000))
             assert _as_map(run_range(b.reader(), parse(q), T0 + 600_000, end, 30_000)) == want, q
@@ -184,7 +185,7 @@ def test_range_query_parameter_errors(workroot: Path) -> None:
             ([("step", "abc")], "step"),
             ([("step", "0.001")], "11,000"),
         ]:
-            with pytest.raises(QueryError.__mro__[1], match=needle):
+            with pytest.raises(BadRequest, match=needle):
                 range_query(db.reader(), Params(base + extra), QueryOptions())
         out = range_query(db.reader(), Params([*base, ("step", "50s")]), QueryOptions())
         assert '"values":[[0,"1"],[50,"1"],[100,"1"]]' in out
@@ -195,7 +196,7 @@ def test_range_query_parameter_errors(workroot: Path) -> None:
     ["sum(", "foo @ -5", 'foo{a=~"("}', "rate(foo)", "1 +", "histogram_quantile(0.9)"],
 )
 def test_bad_queries_are_400(text: str) -> None:
-    with pytest.raises(QueryError.__mro__[1]):
+    with pytest.raises(BadRequest):
         parse(text)
 
 
