@@ -72,12 +72,15 @@ def render_error(request: Request, status: int, message: str, headers: dict[str,
 
 
 def _retention(ctx: ServiceContext, settings: ErrorsSettings) -> None:
-    """ET-034: resolved groups older than RETENTION_DAYS, in bounded batches."""
+    """ET-034: resolved groups older than RETENTION_DAYS, in bounded batches; sparkline
+    counts older than two days; the text of alert mails older than RETENTION_DAYS (their
+    outbox rows stay: they are what keeps a fingerprint from being mailed twice)."""
     cutoff = time.time() - settings.retention_days * 86400
     while ctx.writer.run_sync(lambda conn: store.delete_resolved_before(conn, cutoff)):
         pass
     hour = int(time.time() // 3600) - 48
     ctx.writer.run_sync(lambda conn: store.delete_old_hours(conn, hour))
+    ctx.writer.run_sync(lambda conn: store.compact_outbox(conn, cutoff))
 
 
 def create_app(settings: ErrorsSettings) -> FastAPI:

@@ -324,6 +324,15 @@ def delete_resolved_before(conn: sqlite3.Connection, cutoff: float, batch: int =
     return len(ids)
 
 
+def compact_outbox(conn: sqlite3.Connection, before: float) -> int:
+    """Drop the text of mails finished before ``before``; the row stays as the dedupe key."""
+    return conn.execute(
+        "UPDATE alert_outbox SET body = '' WHERE status != 'pending' AND created < ? "
+        "AND body != ''",
+        (before,),
+    ).rowcount
+
+
 def delete_old_hours(conn: sqlite3.Connection, before_hour: int) -> int:
     return conn.execute("DELETE FROM group_hours WHERE hour < ?", (before_hour,)).rowcount
 
