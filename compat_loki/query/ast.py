@@ -243,6 +243,7 @@ VECTOR_OPS = (
     "stdvar",
     "topk",
     "bottomk",
+    "approx_topk",
     "sort",
     "sort_desc",
 )
@@ -261,7 +262,7 @@ class VectorAggregation:
     op: str
     expr: Expr
     grouping: Grouping | None = None
-    param: int | None = None  # topk / bottomk's k
+    param: int | None = None  # topk / bottomk / approx_topk's k
 
 
 @dataclass(frozen=True)

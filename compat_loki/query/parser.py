@@ -262,7 +262,7 @@ class _Parser:
         grouping = self._grouping()
         self.expect("(", "(")
         param: int | None = None
-        if op in ("topk", "bottomk"):
+        if op in ("topk", "bottomk", "approx_topk"):
             tok = self.tok
             value = self._signed_number()
             if value != int(value) or value < 0:

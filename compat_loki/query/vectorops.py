@@ -263,8 +263,8 @@ def aggregate(
 ) -> Matrix:
     if op in ("sort", "sort_desc"):
         return m
-    if op in ("topk", "bottomk"):
-        return _topk(op, m, grouping, param or 0, nsteps)
+    if op in ("topk", "bottomk", "approx_topk"):  # approx_topk is exact here
+        return _topk("bottomk" if op == "bottomk" else "topk", m, grouping, param or 0, nsteps)
     reduce = _REDUCERS[op]
     groups: dict[Labels, list[list[float]]] = {}
     for labels, points in m.items():
@@ -335,6 +335,6 @@ def order_instant(
     outer = op_chain[0] if op_chain else ""
     if outer in ("sort", "bottomk"):
         return sorted(samples, key=lambda s: s[1])
-    if outer in ("sort_desc", "topk"):
+    if outer in ("sort_desc", "topk", "approx_topk"):
         return sorted(samples, key=lambda s: s[1], reverse=True)
     return sorted(samples, key=lambda s: s[0].items_tuple)
