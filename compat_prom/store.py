@@ -22,6 +22,7 @@ import functools
 import json
 import math
 import sqlite3
+import time
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -196,7 +197,7 @@ def _insert_head(
     _touch_series(conn, bounds)
     conn.executemany("INSERT OR REPLACE INTO head (series_id, ts, value) VALUES (?, ?, ?)", rows)
     _mark_late(conn, (ts for _, ts, _ in rows))
-    hour = rows[-1][1] // HOUR_MS * HOUR_MS
+    hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS  # by arrival, for /health's 24 h
     conn.execute(
         "INSERT INTO ingest_stats (hour, samples) VALUES (?, ?)"
         " ON CONFLICT (hour) DO UPDATE SET samples = samples + excluded.samples",
