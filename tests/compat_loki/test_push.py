@@ -7,6 +7,7 @@ import gzip
 import json
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import snappy
 from starlette.testclient import TestClient
 
 from compat_loki.protocol.proto import push_pb2
-from tests.conftest import SHARED, TEST_KEY
+from compat_loki.service import create_app
+from compat_loki.settings import LogsSettings
+from tests.conftest import SHARED, TEST_KEY, in_process
 
 FIXTURES = SHARED / "fixtures" / "loki-push"
 NAMES = sorted(p.name.removesuffix(".body") for p in FIXTURES.glob("*.body"))
@@ -225,3 +228,38 @@ def test_legacy_path_and_auth_forms(client: TestClient) -> None:
 
 def test_fixture_dir_exists() -> None:
     assert Path(FIXTURES).is_dir()
+
+
+def test_writer_behind_answers_429_with_retry_after(
+    module_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compat_loki import ingest
+
+    monkeypatch.setattr(ingest, "MAX_QUEUE_DEPTH", -1)  # any queue depth is "behind"
+    body = _json([(str(time.time_ns()), "x")], app="busy")
+    res = module_client.post(
+        "/loki/api/v1/push", content=body, headers={**KEY, "Content-Type": "application/json"}
+    )
+    assert res.status_code == 429 and res.headers["retry-after"] == "1"
+    assert res.text.startswith("Ingestion rate limit exceeded")
+
+
+def test_ring_buffer_holds_max_entries(
+    make_settings: Callable[..., LogsSettings], tmp_path: Path
+) -> None:
+    (tmp_path / "c").mkdir()
+    env = {"MAX_ENTRIES": "50", "LOG_SOURCES": str(tmp_path / "c")}
+    with in_process(create_app(make_settings(LogsSettings, env))) as client:
+        now = time.time_ns()
+        for batch in range(3):
+            values = [(str(now + batch * 100 + i), f"line {batch * 40 + i}") for i in range(40)]
+            res = client.post(
+                "/loki/api/v1/push",
+                content=_json(values, app="ring"),
+                headers={**KEY, "Content-Type": "application/json"},
+            )
+            assert res.status_code == 204
+        body = client.get("/api/logs", params={"limit": 500}).json()
+        assert body["total"] == 50
+        assert body["logs"][-1]["message"] == "line 70"
+        assert client.get("/health").json()["logs_indexed"] == 50
