@@ -21,6 +21,7 @@ from core.labels import Matcher
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NEGATIVE_AT = "@ modifier times before 1970 are not supported"
 _NEGATIVE_AT_RE = re.compile(r"@\s*-")
+_STRINGS_RE = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _MATCH_OPS = {"Equal": "=", "NotEqual": "!=", "Re": "=~", "NotRe": "!~"}
 
 # Value types of the PromQL type system.
@@ -153,7 +154,7 @@ class Unary(Node):
 
 def parse(text: str) -> Node:
     """Parse PromQL text into our AST; any parser complaint becomes a 400."""
-    if _NEGATIVE_AT_RE.search(text):
+    if _NEGATIVE_AT_RE.search(_STRINGS_RE.sub('""', text)):
         # promql-parser (0.12) cannot hand such times to Python (a Rust panic); refuse early.
         raise QueryError(_NEGATIVE_AT)
     try:

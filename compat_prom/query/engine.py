@@ -227,7 +227,7 @@ class Evaluator:
         out: list[RangeSeries] = []
         for s in self.fetch(sel, min(eff) - rng + 1, max(eff)):
             sts, svs = s.timestamps, s.values
-            if any(v != v for v in svs):
+            if any(map(math.isnan, svs)):
                 pairs = [(t, v) for t, v in zip(sts, svs, strict=True) if not is_stale(v)]
                 sts = [p[0] for p in pairs]
                 svs = [p[1] for p in pairs]

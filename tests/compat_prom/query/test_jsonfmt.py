@@ -1,0 +1,47 @@
+"""Number and time formatting of the query API (what Grafana parses)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from compat_prom.query.ast import parse
+from compat_prom.query.jsonfmt import ts_json, values_text
+from compat_prom.query.values import STALE_NAN, format_value, is_stale
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1"),
+        (-2.5, "-2.5"),
+        (0.1, "0.1"),
+        (1e-7, "0.0000001"),
+        (1.5e21, "1500000000000000000000"),
+        (math.nan, "NaN"),
+        (math.inf, "+Inf"),
+        (-math.inf, "-Inf"),
+        (-0.0, "-0"),
+        (0.39999999999999997, "0.39999999999999997"),
+    ],
+)
+def test_values_print_as_go_formatfloat(value: float, text: str) -> None:
+    assert format_value(value) == text
+    assert values_text([value]) == [text]
+
+
+def test_times_are_float_seconds_with_at_most_millisecond_digits() -> None:
+    assert ts_json(4000) == "4"
+    assert ts_json(1_435_781_451_781) == "1435781451.781"
+    assert ts_json(1_500) == "1.5"
+
+
+def test_stale_marker_is_recognised_bit_exactly() -> None:
+    assert is_stale(STALE_NAN)
+    assert not is_stale(math.nan)
+
+
+def test_at_sign_inside_a_string_is_not_a_negative_at_modifier() -> None:
+    node = parse('foo{a="x@-y"}')
+    assert [m.value for m in node.matchers] == ["foo", "x@-y"]  # type: ignore[attr-defined]
