@@ -117,4 +117,5 @@ def client_key(project: str, default: str, parts: Sequence[str] | None) -> str:
 
 
 def fingerprint(key: str) -> str:
-    return hashlib.md5(key.encode("utf-8"), usedforsecurity=False).hexdigest()
+    # surrogatepass: a key built from JSON with a lone surrogate still hashes (stably).
+    return hashlib.md5(key.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()

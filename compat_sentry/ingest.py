@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import sqlite3
 import threading
@@ -24,7 +23,7 @@ from compat_sentry.protocol.auth import SentryAuth, find_credentials
 from compat_sentry.protocol.envelope import Envelope, item_count, parse_envelope
 from compat_sentry.protocol.event import native_record, sentry_record
 from compat_sentry.ratelimit import RateLimiter
-from compat_sentry.record import ErrorRecord
+from compat_sentry.record import ErrorRecord, loads_stored
 from compat_sentry.settings import ErrorsSettings
 from core.context import ServiceContext
 from core.errors import BadRequest, Forbidden, Unauthorized
@@ -231,4 +230,4 @@ def _legacy_body(body: bytes) -> bytes:
 
 def event_json(data: bytes) -> object:
     """A stored event blob back to JSON (reads; bounded by what ingest accepted)."""
-    return json.loads(zlib.decompress(data))
+    return loads_stored(zlib.decompress(data))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from compat_sentry.record import ErrorRecord
+from compat_sentry.record import ErrorRecord, loads_stored
 
 TRIM_EVERY = 16
 GROUP_COLUMNS = (
@@ -173,7 +173,7 @@ def _group_dict(row: sqlite3.Row | tuple[Any, ...], columns: str) -> dict[str, A
         out["resolved"] = bool(out["resolved"])
     for key in ("request_headers", "extra"):
         if key in out and out[key] is not None:
-            out[key] = json.loads(out[key])
+            out[key] = loads_stored(out[key].encode())
     return out
 
 

@@ -231,3 +231,26 @@ def test_rate_limit_error_category_only(make_client: Callable[..., TestClient]) 
 
     native = {"project": "fixtures", "exception_type": "E", "message": "m", "traceback": ""}
     assert client.post("/api/errors", json=native, headers=AUTH).status_code == 429
+
+
+def test_lone_surrogates_are_stored_and_shown(client: TestClient) -> None:
+    """JSON escapes like \\ud800 decode to text SQLite and HTTP cannot encode as UTF-8."""
+    from tests.compat_sentry.conftest import AUTH
+
+    body = b'{"project":"p","exception_type":"E","message":"bad \\ud800 text","traceback":"x",'
+    body += b'"extra":{"k\\udfff":"\\ud83d\\ude00"}}'
+    response = client.post("/api/errors", content=body, headers=AUTH)
+    assert response.status_code == 201
+    response = send(client, envelope(b'{"message": "lone \\udc00", "tags": {"t": "\\ud800"}}'))
+    assert response.status_code == 200
+    found = {g["project"]: g for g in groups(client, resolved="false")}
+    assert found["p"]["message"] == "bad \ufffd text"
+    assert found["fixtures"]["message"] == "lone \ufffd"
+    for group in found.values():
+        gid = group["id"]
+        assert client.get(f"/errors/{gid}").status_code == 200
+        assert client.get(f"/api/errors/{gid}", headers=AUTH).status_code == 200
+        events = client.get(f"/api/errors/{gid}/events", headers=AUTH)
+        assert events.status_code == 200
+    extra = client.get(f"/api/errors/{found['p']['id']}", headers=AUTH).json()["extra"]
+    assert extra == {"k\ufffd": "\U0001f600"}  # a valid pair stays a valid character
