@@ -108,7 +108,7 @@ def extrapolated_steps(
         sampled = ts[last_i] - t_first
         half = sampled / (last_i - lo) / 2
         threshold = half * 2.2
-        to_start = t_first - t + rng
+        to_start: float = t_first - t + rng
         if to_start >= threshold:
             to_start = half
         if result > 0:
@@ -117,7 +117,7 @@ def extrapolated_steps(
                 to_zero = sampled * first / result
                 if to_zero < to_start:
                     to_start = to_zero
-        to_end = t - ts[last_i]
+        to_end: float = t - ts[last_i]
         if to_end >= threshold:
             to_end = half
         append(result * (sampled + to_start + to_end) / sampled * scale)
