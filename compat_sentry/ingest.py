@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from compat_sentry import alertmail, store
 from compat_sentry.protocol.auth import SentryAuth, find_credentials
-from compat_sentry.protocol.envelope import Envelope, item_count, parse_envelope
+from compat_sentry.protocol.envelope import Envelope, Item, item_count, parse_envelope
 from compat_sentry.protocol.event import native_record, sentry_record
 from compat_sentry.ratelimit import RateLimiter
 from compat_sentry.record import ErrorRecord, loads_stored
 from compat_sentry.settings import ErrorsSettings
 from core.context import ServiceContext
-from core.errors import BadRequest, Forbidden, Unauthorized
+from core.errors import BadRequest, Forbidden, RateLimited, Unauthorized
 
 log = logging.getLogger("flowmon.errors.ingest")
 
@@ -34,6 +34,18 @@ log = logging.getLogger("flowmon.errors.ingest")
 # (1175 vs 1110); the per-event budget is 3 KB, the CPU budget is tighter.
 ZLIB_LEVEL = 1
 STORED_ITEM_TYPES = frozenset({"event"})
+# Item types named in Sentry's envelope docs. Any other type is counted as "unknown": the
+# type is client-chosen text, and a self-metric label per arbitrary string would let one
+# client grow the metrics registry without bound.
+KNOWN_ITEM_TYPES = frozenset(
+    {
+        "event", "transaction", "attachment", "session", "sessions", "user_report",
+        "feedback", "client_report", "check_in", "profile", "profile_chunk", "replay_event",
+        "replay_recording", "replay_video", "statsd", "metric_meta", "log", "otel_log",
+        "span", "otel_span", "trace_metric", "security", "raw_security", "nel",
+        "unreal_report", "form_data",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,8 +124,14 @@ class Ingestor:
 
     async def envelope(
         self, project_id: int, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
-    ) -> str:
-        """``POST /api/<project_id>/envelope/``: the event stored, other items counted."""
+    ) -> tuple[str, dict[str, str]]:
+        """``POST /api/<project_id>/envelope/``: the event stored, other items counted.
+
+        Returns the event id and extra response headers: when only the event of a mixed
+        envelope is over the rate limit, the other items are still accepted and the answer
+        is 200 with ``X-Sentry-Rate-Limits`` (as Relay does; the SDK reads the header on
+        any answer). An envelope whose every item is limited gets the 429.
+        """
         auth = _header_auth(headers, query)
         envelope = parse_envelope(body)
         if auth is None:
@@ -132,22 +150,35 @@ class Ingestor:
         result = await self._submit(record)
         return result.event_id_hex
 
-    async def _envelope_items(self, project: store.Project, envelope: Envelope) -> str:
+    async def _envelope_items(
+        self, project: store.Project, envelope: Envelope
+    ) -> tuple[str, dict[str, str]]:
         records: list[ErrorRecord] = []
+        others: list[Item] = []
         for item in envelope.items:
             if item.type in STORED_ITEM_TYPES:
-                records.append(
-                    sentry_record(item.payload, project.name, event_id=envelope.event_id)
-                )
+                event = sentry_record(item.payload, project.name, event_id=envelope.event_id)
+                records.append(event)
             else:
-                self.ctx.metrics.count_received(item.type[:40], item_count(item))
+                others.append(item)
+        headers: dict[str, str] = {}
         if records:
-            self.limiter.take(project.name, len(records))
+            try:
+                self.limiter.take(project.name, len(records))
+            except RateLimited as limited:
+                if not others:
+                    raise
+                self.ctx.metrics.count_dropped("event", "rate_limited", len(records))
+                headers = {"X-Sentry-Rate-Limits": limited.headers["X-Sentry-Rate-Limits"]}
+                records = []
+        for item in others:
+            kind = item.type if item.type in KNOWN_ITEM_TYPES else "unknown"
+            self.ctx.metrics.count_received(kind, item_count(item))
         event_id = envelope.event_id
         for record in records:
             result = await self._submit(record)
             event_id = event_id or result.event_id_hex
-        return (event_id or "").replace("-", "")
+        return (event_id or "").replace("-", ""), headers
 
     # --- the one write ---------------------------------------------------------------------
 

@@ -46,17 +46,18 @@ def _ingestor(request: Request) -> Ingestor:
     return found
 
 
-def _answer(event_id: str) -> Response:
+def _answer(event_id: str, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps({"id": event_id} if event_id else {}).encode()
-    return Response(body, media_type="application/json", headers=CORS_HEADERS)
+    merged = {**CORS_HEADERS, **headers} if headers else CORS_HEADERS
+    return Response(body, media_type="application/json", headers=merged)
 
 
 async def envelope(request: Request) -> Response:
     body = await capped_body(request)
-    event_id = await _ingestor(request).envelope(
+    event_id, headers = await _ingestor(request).envelope(
         request.path_params["project_id"], request.headers, request.query_params, body
     )
-    return _answer(event_id)
+    return _answer(event_id, headers)
 
 
 async def store(request: Request) -> Response:

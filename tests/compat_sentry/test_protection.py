@@ -185,6 +185,8 @@ def test_unknown_item_types_never_fail(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {"id": "11111111111111111111111111111111"}
     assert groups(client, project="fixtures")[0]["message"] == "boom 5"
+    metrics = client.app.state.ctx.metrics.exposition().decode()
+    assert 'flowmon_received_items_total{kind="unknown",service="errors"} 1.0' in metrics
 
 
 def test_query_string_and_dsn_auth(client: TestClient) -> None:
@@ -227,6 +229,14 @@ def test_rate_limit_error_category_only(make_client: Callable[..., TestClient]) 
     # Other categories are not limited.
     logs = send(client, decoded("logs"))
     assert logs.status_code == 200
+    # A mixed envelope: the session is accepted, the event dropped, the limit announced.
+    mixed = envelope(event(10)) + b'{"type":"session"}\n{"sid":"x"}\n'
+    response = send(client, mixed)
+    assert response.status_code == 200
+    assert response.headers["x-sentry-rate-limits"].endswith(":error:project")
+    assert all(g["message"] != "boom 10" for g in groups(client, project="fixtures"))
+    metrics = client.app.state.ctx.metrics.exposition().decode()
+    assert 'flowmon_received_items_total{kind="session",service="errors"} 1.0' in metrics
     from tests.compat_sentry.conftest import AUTH
 
     native = {"project": "fixtures", "exception_type": "E", "message": "m", "traceback": ""}
