@@ -101,6 +101,7 @@ class Evaluator:
         self.samples = 0
         self.notes = Annotations()
         self.is_range = False
+        self._fetched: dict[object, list[SeriesSamples]] = {}
 
     # -- budget -----------------------------------------------------------------------
 
@@ -183,14 +184,23 @@ class Evaluator:
     def fetch(
         self, sel: VectorSel, start_ms: int, end_ms: int, resolution_ms: int = 0
     ) -> list[SeriesSamples]:
-        """Samples of every series matching the selector (``or`` groups unioned)."""
+        """Samples of every series matching the selector (``or`` groups unioned).
+
+        Cached per query: dashboards repeat selectors (``a / a``, ``_sum / _count`` pairs,
+        subqueries re-evaluating the same range), and the store read is the costly part.
+        """
         self.check_time()
+        key = (tuple(tuple(g) for g in sel.matcher_groups()), start_ms, end_ms, resolution_ms)
+        cached = self._fetched.get(key)
+        if cached is not None:
+            return cached
         merged: dict[Labels, SeriesSamples] = {}
         for group in sel.matcher_groups():
             for s in self.reader.select(group, start_ms, end_ms, resolution_ms=resolution_ms):
                 merged.setdefault(s.labels, s)
         out = list(merged.values())
         self.charge(sum(len(s.timestamps) for s in out))
+        self._fetched[key] = out
         return out
 
     def vector_selector(self, sel: VectorSel, ts: list[int], *, want_ts: bool = False) -> VectorV:
@@ -225,7 +235,9 @@ class Evaluator:
         eff = self.effective(sel.at, sel.offset_ms, ts)
         rng = node.range_ms
         out: list[RangeSeries] = []
-        for s in self.fetch(sel, min(eff) - rng + 1, max(eff)):
+        # A window needs a few points; coarser data than range/4 would starve it.
+        res = min(self.step_ms, rng // 4) if self.is_range and sel.at is None else 0
+        for s in self.fetch(sel, min(eff) - rng + 1, max(eff), res):
             sts, svs = s.timestamps, s.values
             if any(map(math.isnan, svs)):
                 pairs = [(t, v) for t, v in zip(sts, svs, strict=True) if not is_stale(v)]
