@@ -115,6 +115,7 @@ class Demo:
     port: int = field(default_factory=free_port)
     flush_interval: float = 0.5
     buffer_size: int = 10_000
+    unreachable: bool = False  # point every client at ports where nothing listens
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -122,15 +123,26 @@ class Demo:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Demo:
+        return self.launch().wait_ready()
+
+    def launch(self) -> Demo:
         s = self.stack
+        data_dir, errors_url, metrics_url = s.data_dir, s.url("errors"), s.url("metrics")
+        extra: list[str] = []
+        if self.unreachable:
+            data_dir = s.data_dir / f"unreachable-{self.port}"
+            errors_url, metrics_url = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
+            dsn = errors_url.replace("//", "//0123456789abcdef0123456789abcdef@") + "/1"
+            extra = [f"--dsn={dsn}", "--api-key=" + "k" * 32, "--container-name=unreachable"]
         command = [
             FLOWMON,
             "demo",
             "--no-traffic",
-            f"--data-dir={s.data_dir}",
-            f"--errors-url={s.url('errors')}",
+            f"--data-dir={data_dir}",
+            f"--errors-url={errors_url}",
             f"--logs-url={s.url('logs')}",
-            f"--metrics-url={s.url('metrics')}",
+            f"--metrics-url={metrics_url}",
+            *extra,
             f"--port={self.port}",
             f"--flush-interval={self.flush_interval}",
             f"--buffer-size={self.buffer_size}",
@@ -138,17 +150,20 @@ class Demo:
             "--email-failure-rate=0.3",
         ]
         env = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "SENTRY_DSN")}
-        with (s.data_dir / "demo.log").open("ab") as log:
+        with (s.data_dir / f"demo-{self.port}.log").open("ab") as log:
             self.proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._healthy, 40, f"the demo app (see {s.data_dir / 'demo.log'})")
+        return self
+
+    def wait_ready(self) -> Demo:
+        log = f"{self.stack.data_dir}/demo-{self.port}.log"
+        wait_until(self._healthy, 40, f"the demo app (see {log})")
         return self
 
     def _healthy(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise AssertionError(
-                f"flowmon demo exited: {(self.stack.data_dir / 'demo.log').read_text()}"
-            )
+            log = self.stack.data_dir / f"demo-{self.port}.log"
+            raise AssertionError(f"flowmon demo exited: {log.read_text()}")
         return httpx.get(self.url + "/health", timeout=2).status_code == 200
 
     def monitoring(self) -> dict[str, Any]:
