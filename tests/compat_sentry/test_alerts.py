@@ -180,11 +180,11 @@ def test_new_error_mail_matches_spec_template(
 def test_mail_is_sent_after_the_response(
     alerting: Callable[..., TestClient], postmark: Postmark
 ) -> None:
-    postmark.delay = 1.0
+    postmark.delay = 2.0
     client = alerting()
     start = time.monotonic()
     post(client, native())
-    assert time.monotonic() - start < 0.8, "the request waited for Postmark"
+    assert time.monotonic() - start < 1.5, "the request waited for Postmark"
     assert len(postmark.wait_for(1)) == 1
 
 
@@ -207,9 +207,13 @@ def test_retry_on_timeout(alerting: Callable[..., TestClient], postmark: Postmar
     client.app.state.ctx.extra["alerts"].timeout = 0.2
     postmark.delay = 0.5
     post(client, native())
-    time.sleep(0.6)
-    with client.app.state.ctx.db.read() as conn:
-        [row] = store.outbox(conn)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with client.app.state.ctx.db.read() as conn:
+            [row] = store.outbox(conn)
+        if row["attempts"] >= 1:
+            break
+        time.sleep(0.05)
     assert row["status"] == "pending" and row["attempts"] >= 1
     assert "Timeout" in row["last_error"]
     postmark.delay = 0.0
@@ -260,9 +264,13 @@ def test_outbox_survives_restart(
     with in_process(create_app(settings("http://127.0.0.1:9"))) as client:  # nothing listens
         client.app.state.ctx.extra["alerts"].backoff_base = 0.05
         post(client, native())
-        time.sleep(0.3)
-        with client.app.state.ctx.db.read() as conn:
-            [row] = store.outbox(conn)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with client.app.state.ctx.db.read() as conn:
+                [row] = store.outbox(conn)
+            if row["attempts"] >= 1:
+                break
+            time.sleep(0.05)
         assert row["status"] == "pending" and row["attempts"] >= 1
         assert "ConnectError" in row["last_error"]
     with in_process(create_app(settings(postmark.url))) as client:
