@@ -110,3 +110,6 @@ def test_native_post_errors(make_settings: Callable[..., Any]) -> None:
         assert httpx.post(url, json=[1], headers=HEADERS).status_code == 400
         r = httpx.post(url, json={"metrics": []}, headers={"Authorization": f"Bearer {TEST_KEY}"})
         assert r.status_code == 202 and r.json() == {"status": "accepted", "count": 0}
+        r = httpx.post(url, json={"metrics": []}, auth=("prometheus", TEST_KEY))
+        assert r.status_code == 202
+        assert httpx.post(url, json={"metrics": []}, auth=("p", "wrong")).status_code == 401
