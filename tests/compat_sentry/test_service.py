@@ -55,3 +55,37 @@ def test_flowrent_exists_after_first_start_and_its_dsn_works(
         from tests.compat_sentry.conftest import groups
 
         assert groups(client, project="flowrent")[0]["message"] == "boom 1"
+
+
+def test_a_database_at_0001_upgrades_and_keeps_its_projects(
+    make_settings: Callable[..., Any],
+) -> None:
+    import sqlite3
+
+    from alembic import command
+    from alembic.config import Config
+
+    from tests.conftest import in_process
+
+    settings: ErrorsSettings = make_settings(ErrorsSettings)
+    path = settings.database_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(service.MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
+    command.upgrade(config, "0001")
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO projects (id, name, public_key, created_at) VALUES (7, 'old', ?, 'x')",
+        ("ab" * 16,),
+    )
+    conn.commit()
+    conn.close()
+    with in_process(service.create_app(settings)) as client:
+        assert (
+            "old"
+            in client.get("/api/projects", headers={"X-API-Key": settings.api_key_value}).json()[
+                "projects"
+            ]
+        )
+        assert client.get("/health").json()["groups"] == 0
