@@ -27,7 +27,7 @@ from core.timeparse import parse_duration_ms, parse_time_seconds
 MAX_POINTS = 11_000
 MIN_TIME_MS = -(2**53)
 MAX_TIME_MS = 2**53
-DEFAULT_MAX_SAMPLES = 10_000_000
+DEFAULT_MAX_SAMPLES = 20_000_000
 
 
 class Params:

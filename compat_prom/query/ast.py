@@ -161,6 +161,10 @@ def parse(text: str) -> Node:
         tree = pp.parse(text)
     except (ValueError, RuntimeError) as exc:
         raise QueryError(f"parse error: {exc}") from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a Rust panic inside promql-parser (pyo3 PanicException)
+        raise QueryError(f"parse error: {exc}") from None
     return convert(tree)
 
 

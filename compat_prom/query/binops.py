@@ -276,6 +276,7 @@ def _vector_vector(
             produced.add(labels)
             target = out.get(labels)
             if target is None:
+                ev.charge(n)
                 target = Series(labels, [None] * n, drop or s.drop_name)
                 out[labels] = target
             target.values[i] = value

@@ -56,7 +56,7 @@ from core.labels import Labels
 
 LOOKBACK_MS = 300_000
 DEFAULT_SUBQUERY_STEP_MS = 60_000
-DEFAULT_MAX_SAMPLES = 50_000_000
+DEFAULT_MAX_SAMPLES = 20_000_000
 
 
 @dataclass
@@ -227,6 +227,7 @@ class Evaluator:
                 else:
                     append(None)
             if any_value:
+                self.charge(n)  # the step slots held in memory
                 out.append(Series(s.labels, values))
         return VectorV(out)
 
@@ -260,11 +261,9 @@ class Evaluator:
             if first <= t - rng:
                 first += step
             n = (t - first) // step + 1 if t >= first else 0
-            if n > 11_000_000:
-                raise Unprocessable("subquery has too many steps")
+            self.charge(n)  # before building the grid: `x[30d:1ms]` must not exhaust memory
             grid.update(range(first, first + n * step, step))
         inner_ts = sorted(grid)
-        self.charge(len(inner_ts))
         if not inner_ts:
             return MatrixV([], eff, rng)
         saved = self.is_range
@@ -281,6 +280,7 @@ class Evaluator:
             svs = [v for v in s.values if v is not None]
             windows = step_windows(sts, eff, rng)
             if any(hi > lo for lo, hi in windows):
+                self.charge(len(sts))
                 out.append(RangeSeries(s.labels, sts, svs, windows, s.drop_name))
         return MatrixV(out, eff, rng)
 

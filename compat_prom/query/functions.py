@@ -158,6 +158,7 @@ def _range_call(
             for (lo, hi), t in zip(rs.windows, times, strict=True)
         ]
         if any(v is not None for v in values):
+            ev.charge(len(values))
             out.append(Series(rs.labels, values, rs.drop_name or drop))
     ev.check_time()
     return VectorV(out)
@@ -173,6 +174,7 @@ def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bo
             ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=resets
         )
         if any(v is not None for v in values):
+            ev.charge(len(values))
             out.append(Series(rs.labels, values, True))
             name = rs.labels.get("__name__")
             if counter and name and not name.endswith(("_total", "_sum", "_count", "_bucket")):

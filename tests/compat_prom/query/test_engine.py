@@ -193,7 +193,15 @@ def test_range_query_parameter_errors(workroot: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["sum(", "foo @ -5", 'foo{a=~"("}', "rate(foo)", "1 +", "histogram_quantile(0.9)"],
+    [
+        "sum(",
+        "foo @ -5",
+        'foo{a=~"("}',
+        "rate(foo)",
+        "1 +",
+        "histogram_quantile(0.9)",
+        "vector(1) offset Inf",  # a Rust panic inside promql-parser
+    ],
 )
 def test_bad_queries_are_400(text: str) -> None:
     with pytest.raises(BadRequest):
@@ -205,3 +213,9 @@ def test_native_histogram_functions_refuse_clearly(workroot: Path) -> None:
         for fn in ("histogram_count", "histogram_sum", "histogram_avg"):
             with pytest.raises(Unprocessable, match="native histograms"):
                 run_instant(db.reader(), parse(f"{fn}(req_total)"), T0 + 60_000)
+
+
+def test_huge_subquery_is_refused_before_allocating(workroot: Path) -> None:
+    with loaded(workroot / "bomb", []) as db:
+        with pytest.raises(Unprocessable, match="too many samples"):
+            run_instant(db.reader(), parse("max_over_time(vector(1)[30d:1ms])"), T0)
