@@ -17,7 +17,7 @@ from compat_prom import rollup, store
 from compat_prom.query.api_calls import Params, QueryOptions, instant_query, range_query
 from compat_prom.query.ast import parse
 from compat_prom.query.engine import Limits, Result, run_instant, run_range
-from core.errors import BadRequest, Unavailable, Unprocessable
+from core.errors import AppError, BadRequest, Unavailable, Unprocessable
 from core.labels import Labels
 from tests.compat_prom.helpers import metrics_db, write
 from tests.compat_prom.query.conformance import Store
@@ -218,3 +218,80 @@ def test_native_histogram_functions_refuse_clearly(workroot: Path) -> None:
 def test_huge_subquery_is_refused_before_allocating(workroot: Path) -> None:
     with loaded(workroot / "bomb", []) as db, pytest.raises(Unprocessable, match="too many"):
         run_instant(db.reader(), parse("max_over_time(vector(1)[30d:1ms])"), T0)
+
+
+ATOMS = [
+    "req_total",
+    'req_total{x="a"}',
+    "rate(req_total[5m])",
+    "sum",
+    "by",
+    "(",
+    ")",
+    "[5m]",
+    "[1m:10s]",
+    "offset",
+    "-5m",
+    "@",
+    "123",
+    "1e308",
+    "NaN",
+    "Inf",
+    "+",
+    "-",
+    "*",
+    "/",
+    "^",
+    "%",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "==",
+    ">",
+    '"s"',
+    "topk(",
+    'count_values("v",',
+    "label_replace(",
+    "histogram_quantile(",
+    "0.5",
+    ",",
+    "{",
+    "}",
+    "=~",
+    '"(.*"',
+    "__name__",
+    "start()",
+    "time()",
+    "vector(1)",
+    "absent(",
+    "quantile_over_time(",
+    "@ 0",
+    "[0s]",
+    "predict_linear(req_total[5m],",
+    "round(req_total,",
+    "sort_by_label(req_total,",
+    "limitk(",
+    "1/0",
+    "offset 1e9s",
+]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=st.lists(st.sampled_from(ATOMS), min_size=1, max_size=8))
+def test_garbage_queries_raise_only_our_errors(workroot: Path, parts: list[str]) -> None:
+    """Parse and evaluate (instant and range) anything: a 4xx/5xx AppError or a result."""
+
+    with loaded(workroot / "fuzz", [counters(5, 2, 60)]) as db:
+        try:
+            node = parse(" ".join(parts))
+            run_instant(db.reader(), node, T0 + 600_000, Limits(timeout_s=5))
+            run_range(db.reader(), node, T0, T0 + 900_000, 60_000, Limits(timeout_s=5))
+        except AppError:
+            pass
