@@ -59,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             [str(PUSH_T0 + h * 3600 * SEC), f"level=warn msg=hour{h} took={h}ms"] for h in range(60)
         ]
         _push(srv.url, [{"stream": {"container": "api", "level": "warn"}, "values": values}])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if _count(srv, '{container="app"}', T0 - SEC, T0 + 3600 * SEC) >= APP_LINES:
                 break
