@@ -66,7 +66,9 @@ def _health(ctx: ServiceContext) -> dict[str, Any]:
 def render_error(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
     """Sentry paths answer as Relay does: ``{"detail": ...}``, X-Sentry-Error, CORS."""
     if sentry_api.is_sentry_path(request.url.path):
-        merged = {**sentry_api.CORS_HEADERS, "X-Sentry-Error": message[:200], **headers}
+        # A header value must be latin-1 without line breaks; messages may quote client text.
+        flat = " ".join(message[:200].encode("ascii", "replace").decode().split())
+        merged = {**sentry_api.CORS_HEADERS, "X-Sentry-Error": flat, **headers}
         return JSONResponse({"detail": message}, status_code=status, headers=merged)
     return json_error(request, status, message, headers)
 

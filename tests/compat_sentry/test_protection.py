@@ -101,6 +101,7 @@ def test_chunked_transfer(client: TestClient) -> None:
         (envelope(event(environment=["prod"])), {}, 400, "event.environment"),
         (envelope(event(request={"url": 5})), {}, 400, "event.request.url"),
         (envelope(event(event_id="not-a-uuid")), {}, 400, "is not a UUID"),
+        (envelope(event(event_id="\U0001f600\nx")), {}, 400, "is not a UUID"),
         (envelope({"exception": {"values": [{"type": 3}]}}), {}, 400, "type: expected str"),
         (
             envelope(
