@@ -14,12 +14,16 @@ records, unusual escapes), so what we show as raw is always what Docker wrote.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import BadRequest
 from core.timeparse import parse_time_ns
 
+_encode_basestring = json.encoder.encode_basestring
+_STREAMS = {"stdout": '"stdout"', "stderr": '"stderr"'}
+_GO_SPECIAL = re.compile("[<>&\u2028\u2029]")
 _GO_ESCAPES = {
     "<": "\\u003c",
     ">": "\\u003e",
@@ -138,8 +142,8 @@ def format_time(ts_ns: int) -> str:
 
 def go_json_string(text: str) -> str:
     """``text`` quoted as Go's encoding/json writes it (HTML-safe escapes included)."""
-    out = json.dumps(text, ensure_ascii=False)
-    if any(c in out for c in _GO_ESCAPES):
+    out: str = _encode_basestring(text)  # the C encoder behind json.dumps, without its setup
+    if _GO_SPECIAL.search(out):
         for char, escape in _GO_ESCAPES.items():
             out = out.replace(char, escape)
     return out
@@ -147,7 +151,6 @@ def go_json_string(text: str) -> str:
 
 def rebuild_raw(line: str, stream: str, ts_ns: int) -> str:
     """The json-file line Docker wrote for ``line`` (a whole message, newline stripped)."""
-    return (
-        f'{{"log":{go_json_string(line + chr(10))},"stream":{go_json_string(stream)},'
-        f'"time":"{format_time(ts_ns)}"}}'
-    )
+    quoted = _STREAMS.get(stream) or go_json_string(stream)
+    log = go_json_string(line + "\n")
+    return f'{{"log":{log},"stream":{quoted},"time":"{format_time(ts_ns)}"}}'
