@@ -66,6 +66,9 @@ EMPTY_SELECTOR = (
 )
 MAX_QUERY_LENGTH = 64 * 1024
 MAX_DEPTH = 200
+# Operator chains (``1+1+1…``, ``a="1" and a="1" and …``) build trees as deep as they are
+# long, and evaluation recurses over them: bound them like nesting.
+MAX_CHAIN = 200
 
 
 def parse(text: str) -> ast.Expr:
@@ -101,6 +104,7 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.depth = 0
+        self.chain = 0
 
     # ---------------------------------------------------------------- token helpers
     @property
@@ -157,11 +161,17 @@ class _Parser:
                 self.advance()
                 bool_mod = True
             matching = self._vector_matching()
+            self._chained()
             next_min = _PRECEDENCE[op] if op == "^" else _PRECEDENCE[op] + 1
             right = self.expr(next_min)
             left = ast.BinaryExpr(op, left, right, bool_mod, matching)
         self.depth -= 1
         return left
+
+    def _chained(self) -> None:
+        self.chain += 1
+        if self.chain > MAX_CHAIN:
+            self.fail(f"at most {MAX_CHAIN} binary or label-filter operators")
 
     def _binary_op(self) -> str | None:
         t = self.tok
@@ -534,6 +544,7 @@ class _Parser:
         left = self.label_filter_and()
         while self.is_word("or"):
             self.advance()
+            self._chained()
             left = ast.OrLabelFilter(left, self.label_filter_and())
         return left
 
@@ -541,6 +552,7 @@ class _Parser:
         left = self.label_filter_unit()
         while self.is_word("and") or self.tok.kind == ",":
             comma = self.advance().kind == ","
+            self._chained()
             left = ast.AndLabelFilter(left, self.label_filter_unit(), comma)
         return left
 

@@ -137,7 +137,10 @@ def line_filter_fn(stage: ast.LineFilter) -> Callable[[str], bool]:
 # ------------------------------------------------------------------------ parsers
 
 
-def _flatten_json(obj: Mapping[str, Any], prefix: str, row: Row) -> None:
+MAX_JSON_DEPTH = 64  # deeper objects are skipped: recursion must stay far from Python's limit
+
+
+def _flatten_json(obj: Mapping[str, Any], prefix: str, row: Row, depth: int = 0) -> None:
     # The hot loop of `| json` (bench/logql.py): Row.set_parsed inlined, str/int first.
     labels, parsed, stream = row.labels, row.parsed, row.stream
     for key, value in obj.items():
@@ -148,7 +151,8 @@ def _flatten_json(obj: Mapping[str, Any], prefix: str, row: Row) -> None:
         elif kind is int:
             text = str(value)
         elif kind is dict:
-            _flatten_json(value, name + "_", row)
+            if depth < MAX_JSON_DEPTH:
+                _flatten_json(value, name + "_", row, depth + 1)
             continue
         elif value is None or kind is list:
             continue

@@ -115,6 +115,9 @@ def test_durations_and_bytes() -> None:
         ('"', "unterminated string"),
         ("topk(-1, vector(1))", "non-negative integer"),
         ("(" * 500 + "1" + ")" * 500, "nesting too deep"),
+        ("+".join(["1"] * 5000), "at most 200 binary"),
+        ('{a="b"} | ' + " and ".join(['x="1"'] * 5000), "at most 200 binary"),
+        ('{a="b"} | ' + ", ".join(['x="1"'] * 5000), "at most 200 binary"),
     ],
 )
 def test_errors(query: str, message: str) -> None:
