@@ -12,6 +12,7 @@ whose statement time limit equals the query's timeout.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -150,8 +151,6 @@ async def metadata(request: Request, ctx: Ctx) -> Response:
     def work() -> str:
         with ctx.db.read() as conn:
             data = store.metadata(conn, metric=metric, limit=limit if limit and limit > 0 else None)
-        import json
-
         return envelope(json.dumps(data, ensure_ascii=False), [], [])
 
     return Response(await anyio.to_thread.run_sync(work), media_type=JSON)
@@ -176,8 +175,6 @@ async def alerts() -> Response:
 
 @router.get("/api/v1/status/buildinfo")
 async def buildinfo() -> Response:
-    import json
-
     return Response(envelope(json.dumps(BUILD_INFO), [], []), media_type=JSON)
 
 

@@ -168,6 +168,12 @@ def parse(text: str) -> Node:
     return convert(tree)
 
 
+def prettify(text: str) -> str:
+    """promql-parser's canonical formatting (``/api/v1/format_query``)."""
+    parse(text)  # our checks and error texts first
+    return str(pp.parse(text).prettify())
+
+
 def _ms(delta: dt.timedelta | None) -> int:
     if delta is None:
         return 0
