@@ -69,34 +69,24 @@ def _day_ns(day: str) -> int:
     return base
 
 
+_DOCKER_TIME = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z")
+
+
 def parse_docker_time(text: str) -> int:
-    """RFC3339Nano in UTC (what Docker writes) → unix ns, without strptime on the hot path;
-    anything else goes through the general parser."""
-    if (
-        len(text) >= 20
-        and text[10] == "T"
-        and text[-1] == "Z"
-        and text[4] == text[7] == "-"
-        and text[13] == text[16] == ":"
-    ):
-        frac = text[19:-1]
-        clock = text[11:13] + text[14:16] + text[17:19]
-        digits = text[0:4] + text[5:7] + text[8:10]
-        if (
-            clock.isdigit()
-            and digits.isdigit()
-            and (not frac or (frac[0] == "." and frac[1:].isdigit()))
-        ):
-            try:
-                base = _day_ns(text[:10])
-            except ValueError:
-                raise BadRequest(f"invalid timestamp {text!r}") from None
-            hh, mm, ss = int(clock[0:2]), int(clock[2:4]), int(clock[4:6])
-            if hh > 23 or mm > 59 or ss > 60:
-                raise BadRequest(f"invalid timestamp {text!r}")
-            nanos = int((frac[1:] + "000000000")[:9]) if frac else 0
-            return base + (hh * 3600 + mm * 60 + ss) * 1_000_000_000 + nanos
-    return parse_time_ns(text)
+    """RFC3339Nano in UTC (what Docker writes) → unix ns: one regex and a per-day cache
+    (strptime costs ~10 µs a line); any other RFC 3339 form takes the general parser."""
+    m = _DOCKER_TIME.fullmatch(text)
+    if m is None:
+        return parse_time_ns(text)
+    day, hh, mm, ss, frac = m.groups()
+    if int(hh) > 23 or int(mm) > 59 or int(ss) > 60:
+        raise BadRequest(f"invalid timestamp {text!r}")
+    try:
+        base = _day_ns(day)
+    except ValueError:
+        raise BadRequest(f"invalid timestamp {text!r}") from None
+    nanos = int((frac + "00000000")[:9]) if frac else 0
+    return base + (int(hh) * 3600 + int(mm) * 60 + int(ss)) * 1_000_000_000 + nanos
 
 
 def parse_line(line: str) -> DockerRecord | None:
