@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import re
 import urllib.parse
@@ -71,12 +72,25 @@ def _b64dec(s: Value) -> str:
         return ""
 
 
+MAX_OUTPUT = 256 * 1024  # Loki's default max line size; templates cannot make more
+
+
 def _printf(fmt: Value, *args: Value) -> str:
     py = re.sub(r"%[-+# 0]*\d*(?:\.\d+)?v", "%s", _s(fmt))
+    if re.search(r"%[-+# 0]*\d{4,}|\.\d{4,}", py):
+        return _s(fmt)  # widths/precisions of 1000+ only serve to exhaust memory
     try:
         return py % tuple(args)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return _s(fmt)
+
+
+def _repeat(n: Value, s: Value) -> str:
+    text = _s(s)
+    count = max(0, int(_num(n)))
+    if text and count * len(text) > MAX_OUTPUT:
+        count = MAX_OUTPUT // len(text)
+    return text * min(count, MAX_OUTPUT)
 
 
 def _regex_replace(literal: bool) -> Callable[[Value, Value, Value], str]:
@@ -139,7 +153,7 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
     "hasSuffix": lambda p, s: _s(s).endswith(_s(p)),
     "regexReplaceAll": _regex_replace(literal=False),
     "regexReplaceAllLiteral": _regex_replace(literal=True),
-    "repeat": lambda n, s: _s(s) * max(0, min(int(_num(n)), 1000)),
+    "repeat": _repeat,
     "urlencode": lambda s: urllib.parse.quote_plus(_s(s)),
     "urldecode": lambda s: urllib.parse.unquote_plus(_s(s)),
     "b64enc": lambda s: base64.b64encode(_s(s).encode()).decode(),
@@ -192,12 +206,17 @@ class _If:
 
 
 class Context:
-    __slots__ = ("labels", "line", "ts_ns")
+    __slots__ = ("labels", "line", "size", "ts_ns")
 
     def __init__(self, labels: Mapping[str, str], line: str, ts_ns: int) -> None:
         self.labels = labels
         self.line = line
         self.ts_ns = ts_ns
+        self.size = 0
+
+
+class _Full(Exception):
+    """The output reached MAX_OUTPUT: stop rendering."""
 
 
 class Template:
@@ -207,19 +226,23 @@ class Template:
 
     def render(self, labels: Mapping[str, str], line: str, ts_ns: int) -> str:
         out: list[str] = []
-        _render(self.nodes, Context(labels, line, ts_ns), out)
-        return "".join(out)
+        with contextlib.suppress(_Full):
+            _render(self.nodes, Context(labels, line, ts_ns), out)
+        text = "".join(out)
+        return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT]
 
 
 def _render(nodes: Sequence[Any], ctx: Context, out: list[str]) -> None:
     for node in nodes:
-        if isinstance(node, str):
-            out.append(node)
-        elif isinstance(node, _If):
+        if isinstance(node, _If):
             branch = node.then if _truthy(_eval_pipeline(node.cond, ctx)) else node.otherwise
             _render(branch, ctx, out)
-        else:
-            out.append(_s(_eval_pipeline(node, ctx)))
+            continue
+        text = node if isinstance(node, str) else _s(_eval_pipeline(node, ctx))
+        out.append(text)
+        ctx.size += len(text)
+        if ctx.size > MAX_OUTPUT:
+            raise _Full
 
 
 def _eval_arg(arg: _Arg, ctx: Context) -> Value:

@@ -58,3 +58,10 @@ def test_rejected_at_parse_time(template: str) -> None:
 
 def test_fields_are_known() -> None:
     assert compile_template("{{ .a }} {{ .b | ToUpper }}").fields == {"a", "b"}
+
+
+def test_output_is_bounded() -> None:
+    big = compile_template("{{ repeat 100000000 __line__ }}" * 50)
+    assert len(big.render({}, "x" * 1000, 0)) <= 256 * 1024
+    assert compile_template('{{ printf "%09999999d" 1 }}').render({}, "", 0) == "%09999999d"
+    assert compile_template('{{ printf "%05d|%s" 42 "a" }}').render({}, "", 0) == "00042|a"
