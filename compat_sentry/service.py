@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ from core.app import ServiceSpec, build_app, json_error, open_context
 from core.context import ServiceContext
 from core.keys import ensure_api_key
 from core.migrations import upgrade
+
+log = logging.getLogger("flowmon.errors")
 
 SETTINGS = ErrorsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -99,6 +102,8 @@ def create_app(settings: ErrorsSettings) -> FastAPI:
         title="flowmon error tracker",
     )
     ctx = open_context(spec)
+    if settings.alert_recipients and settings.postmark_api_token is None:
+        log.warning("ALERT_EMAILS is set but POSTMARK_API_TOKEN is not: no alert mails")
     ingest = Ingestor(ctx, settings)
     sender = AlertSender(ctx, settings)
     ctx.extra["ingest"] = ingest
