@@ -43,20 +43,19 @@ def to_records(streams: Iterable[PushStream]) -> list[LogRecord]:
     """Pushed streams → records; a stream without ``level`` gets one (pushed severity or
     detected from each line), so pushed lines colour and filter like tailed ones."""
     records: list[LogRecord] = []
-    cache: dict[tuple[tuple[str, str], ...], Labels] = {}
     for stream in streams:
         base = dict(stream.labels)
         fixed = base.get("level") or normalize(base.get("severity"))
+        by_level: dict[str, Labels] = {}
         last: tuple[int, str] | None = None
         for entry in stream.entries:
             if last == (entry.ts_ns, entry.line):
                 continue  # Loki drops an exact repeat of the stream's previous entry
             last = (entry.ts_ns, entry.line)
             level = fixed or level_of(entry.line)
-            key = (*base.items(), ("level", level))
-            labels = cache.get(key)
+            labels = by_level.get(level)
             if labels is None:
-                labels = cache[key] = Labels({**base, "level": level})
+                labels = by_level[level] = Labels({**base, "level": level})
             records.append(LogRecord(labels, entry.ts_ns, entry.line, None, entry.metadata))
     return records
 

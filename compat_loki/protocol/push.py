@@ -253,7 +253,10 @@ def validate(streams: list[PushStream], now_ns: int) -> Iterator[PushStream | Re
             continue
         good = PushStream(stream.labels)
         for entry in stream.entries:
-            size = len(entry.line.encode("utf-8", "replace"))
+            # a character is at most 4 bytes: most lines are accepted without encoding them
+            size = len(entry.line)
+            if size * 4 > MAX_LINE_BYTES:
+                size = len(entry.line.encode("utf-8", "replace"))
             if size > MAX_LINE_BYTES:
                 yield Rejected(
                     f"Max entry size '{MAX_LINE_BYTES}' bytes exceeded for stream '{sel}' "
