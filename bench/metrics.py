@@ -11,8 +11,8 @@ time and RSS are measured from /proc; encoding happens before the timed part.
 Storage: bytes per sample on disk once the head is packed into chunks (the server's
 compaction job, woken by the backfill), then the rollup job over the whole 24 h (timed; the
 server runs with AGGREGATION_INTERVAL=3600 so it does not roll up during the backfill) and
-retention with the default RETENTION_RAW=1h, and bytes per original sample after that. All traffic goes to
-127.0.0.1. Run: ``.venv/bin/python bench/metrics.py`` (about 2-4 minutes on 2 cores).
+retention with the default RETENTION_RAW=1h, and bytes per original sample after that.
+All traffic goes to 127.0.0.1. Run: ``.venv/bin/python bench/metrics.py`` (5-10 minutes).
 """
 
 from __future__ import annotations
