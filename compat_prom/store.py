@@ -73,7 +73,7 @@ def clean_labels(labels: Labels) -> Labels:
     return labels
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def fingerprint(labels: Labels) -> int:
     """``Labels.fingerprint`` cached (a blake2b per call; native POSTs repeat label sets)."""
     return labels.fingerprint()

@@ -143,7 +143,7 @@ def parse(body: bytes, now_ms: int) -> Parsed:
     return out
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)  # ~15 label sets each: bounded to a few MB
 def _series_of(
     name: str, kind: str, labels: tuple[tuple[str, str], ...], buckets: tuple[float, ...]
 ) -> tuple[Labels, ...]:
