@@ -20,7 +20,7 @@ from core.context import ServiceContext
 from core.errors import BadRequest
 from core.labels import Labels
 
-_CACHE_MAX = 200_000
+_CACHE_MAX = 50_000  # ~0.8 KB per entry: ~40 MB at most
 
 
 class SeriesCache:
