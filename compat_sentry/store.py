@@ -4,12 +4,13 @@ Functions take a ``sqlite3.Connection``: a read connection from ``ctx.db.read()`
 writer's connection inside a ``ctx.writer.run`` job (never COMMIT here: the writer commits
 a whole batch of jobs at once, which is where ingest throughput comes from).
 
-Per stored event the hot path runs five short statements on indexed keys (duplicate check,
-group lookup, group insert/update, event insert, hourly count upsert) and, every
-``TRIM_EVERY`` occurrences of a group, one ranged delete that keeps the newest
-EVENTS_PER_GROUP events. Trimming in steps is the measured trade: a trim per event doubled
-the writer's time per event, while a group briefly holding up to N + TRIM_EVERY - 1 events
-costs nothing visible (readers always ask for the newest N).
+Per stored event the hot path runs six short statements on indexed keys (duplicate check,
+group lookup, group insert/update, event insert, environment and hourly-count upserts) and,
+every ``TRIM_EVERY`` occurrences of a group, one ranged delete that keeps the newest
+EVENTS_PER_GROUP events. Trimming in steps rather than per event turns a delete (with a
+scan of the group's newest N index entries) per event into one per TRIM_EVERY events; the
+price is a busy group briefly holding up to N + TRIM_EVERY - 1 events, which no reader
+sees (reads always ask for the newest N).
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def record_event(
         (group_id, rec.event_id, now, data),
     )
     conn.execute(
+        "INSERT OR IGNORE INTO group_environments (environment, group_id) VALUES (?, ?)",
+        (rec.environment, group_id),
+    )
+    conn.execute(
         "INSERT INTO group_hours (group_id, hour, n) VALUES (?, ?, 1) "
         "ON CONFLICT (group_id, hour) DO UPDATE SET n = n + 1",
         (group_id, int(now // 3600)),
@@ -195,7 +200,7 @@ def list_groups(conn: sqlite3.Connection, f: GroupFilter) -> tuple[list[dict[str
         where.append("project = ?")
         args.append(f.project)
     if f.environment:
-        where.append("environment = ?")
+        where.append("id IN (SELECT group_id FROM group_environments WHERE environment = ?)")
         args.append(f.environment)
     if f.resolved is not None:
         where.append("resolved = ?")
@@ -271,7 +276,7 @@ def project_names(conn: sqlite3.Connection) -> list[str]:
 
 
 def environments(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute("SELECT DISTINCT environment FROM errors ORDER BY 1").fetchall()
+    rows = conn.execute("SELECT DISTINCT environment FROM group_environments ORDER BY 1").fetchall()
     return [str(r[0]) for r in rows]
 
 
@@ -320,6 +325,7 @@ def delete_resolved_before(conn: sqlite3.Connection, cutoff: float, batch: int =
     marks = ",".join("?" * len(ids))
     conn.execute(f"DELETE FROM events WHERE group_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM group_hours WHERE group_id IN ({marks})", ids)
+    conn.execute(f"DELETE FROM group_environments WHERE group_id IN ({marks})", ids)
     conn.execute(f"DELETE FROM errors WHERE id IN ({marks})", ids)
     return len(ids)
 

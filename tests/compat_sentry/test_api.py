@@ -201,3 +201,15 @@ def test_health_has_real_figures(client: TestClient) -> None:
     assert health["status"] == "ok"
     assert (health["groups"], health["occurrences"], health["unresolved"]) == (1, 2, 1)
     assert health["db_bytes"] > 0
+
+
+def test_environment_filter_finds_a_group_in_every_environment_it_occurred(
+    client: TestClient,
+) -> None:
+    first = post(client, native(environment="dev")).json()
+    post(client, native(environment="prod"))
+    assert [g["id"] for g in groups(client, environment="prod")] == [first["id"]]
+    assert [g["id"] for g in groups(client, environment="dev")] == [first["id"]]
+    assert groups(client, environment="staging") == []
+    # The SPEC's environment field is the first occurrence's.
+    assert groups(client, environment="prod")[0]["environment"] == "dev"

@@ -11,6 +11,9 @@ Why the shape:
 - ``events`` keeps the newest EVENTS_PER_GROUP events of each group as zlib-compressed
   JSON (the full event as the client sent it). ``event_id`` is 16 raw bytes rather than
   32 hex characters: it is indexed, and the index is a large part of the per-event bytes.
+- ``group_environments``: every environment a group occurred in. The SPEC fingerprint has
+  no environment, so one bug seen in dev and prod is one group; the environment filter
+  (ET-041) must still find it under both.
 - ``group_hours`` counts events per group and hour for the 24 h sparkline; the events
   table cannot, since it only keeps the newest events of busy groups.
 - ``alert_outbox`` is the durable queue of alert mails (DESIGN §3): a mail is a row before
@@ -67,6 +70,14 @@ STATEMENTS = [
     "CREATE UNIQUE INDEX idx_events_event_id ON events (event_id)",
     "CREATE INDEX idx_events_group ON events (group_id, id)",
     """
+    CREATE TABLE group_environments (
+        environment VARCHAR(20) NOT NULL,
+        group_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
+        PRIMARY KEY (environment, group_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX idx_group_environments_group ON group_environments (group_id)",
+    """
     CREATE TABLE group_hours (
         group_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
         hour INTEGER NOT NULL,
@@ -103,5 +114,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("alert_outbox", "group_hours", "events", "errors"):
+    for table in ("alert_outbox", "group_hours", "group_environments", "events", "errors"):
         op.execute(f"DROP TABLE {table}")
