@@ -57,8 +57,8 @@ def iso(ts_ns: int) -> str:
 def row_json(row: LogRow) -> dict[str, Any]:
     labels = dict(row.labels.items_tuple)
     raw = row.raw
-    if raw is None and labels.get("stream") in ("stdout", "stderr") and "container" in labels:
-        raw = rebuild_raw(row.line, labels["stream"], row.ts_ns)
+    if raw == "":  # a Docker line the tailer checked can be rebuilt exactly
+        raw = rebuild_raw(row.line, labels.get("stream", "stdout"), row.ts_ns)
     return {
         "id": row.id,
         "timestamp": iso(row.ts_ns),

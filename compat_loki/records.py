@@ -17,8 +17,9 @@ class LogRecord:
     labels: Labels
     ts_ns: int
     line: str
-    # The input exactly as read (a Docker json-file line) when it cannot be rebuilt from
-    # the fields above; None keeps ~100 bytes per line off the disk.
+    # The input exactly as read (a Docker json-file line). "" = the tailer checked that
+    # ``compat_loki.docker.rebuild_raw`` gives it back exactly, which keeps ~100 bytes per
+    # line off the disk; None = no raw form (pushed lines).
     raw: str | None = None
     # Loki structured metadata (pushed as the third element of a value), in pushed order.
     metadata: tuple[tuple[str, str], ...] = ()

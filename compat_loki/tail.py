@@ -254,7 +254,7 @@ class Tailer:
             )
         raw: str | None = "\n".join(r for _, r in group)
         if len(group) == 1 and rebuild_raw(line, first.stream, first.ts_ns) == raw:
-            raw = None
+            raw = ""  # rebuilt on display (LogRecord.raw)
         return LogRecord(labels, first.ts_ns, line, raw)
 
 

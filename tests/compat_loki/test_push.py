@@ -72,6 +72,7 @@ def test_fixture_labels_and_metadata_are_kept(client: TestClient) -> None:
     winston = next(log for log in logs if log["labels"].get("app") == "fixture-app")
     assert winston["metadata"] == {"user_id": "42", "level": "info"}
     assert winston["level"] == "INFO" and winston["container"] == "fixture-app"
+    assert winston["raw"] is None  # only tailed Docker lines have a raw form
     py = next(log for log in logs if log["labels"].get("logger"))
     assert py["labels"]["severity"] == "info" and py["labels"]["level"] == "INFO"
 

@@ -53,7 +53,7 @@ def test_reads_names_levels_and_partial_lines(ctx: ServiceContext, tmp_path: Pat
     with ctx.db.read() as conn:
         rows, _ = store.query_logs(conn, LogFilter(level="error"), limit=10, offset=0)
         assert [r.labels["container"] for r in rows] == ["rentl_prod"]
-        assert rows[0].labels["stream"] == "stderr" and rows[0].raw is None  # rebuilt exactly
+        assert rows[0].labels["stream"] == "stderr" and rows[0].raw == ""  # rebuilt exactly
         joined, _ = store.query_logs(conn, LogFilter(search="xxxy"), limit=10, offset=0)
         assert joined[0].raw is not None and joined[0].raw.count("\n") == 1
     app.write_raw(app.record("end"))  # the unfinished message gets its end
