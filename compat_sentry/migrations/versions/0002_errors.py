@@ -16,6 +16,8 @@ Why the shape:
   (ET-041) must still find it under both.
 - ``group_hours`` counts events per group and hour for the 24 h sparkline; the events
   table cannot, since it only keeps the newest events of busy groups.
+- ``IF NOT EXISTS`` throughout: for a few hours of development 0001 briefly held these
+  tables, and a database made then must still upgrade.
 - ``alert_outbox`` is the durable queue of alert mails (DESIGN §3): a mail is a row before
   it is a request, so a crash or a Postmark outage loses none; ``dedupe_key`` is UNIQUE so
   one fingerprint can never be mailed twice.
@@ -30,7 +32,7 @@ depends_on = None
 
 STATEMENTS = [
     """
-    CREATE TABLE errors (
+    CREATE TABLE IF NOT EXISTS errors (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         fingerprint VARCHAR(32) NOT NULL,
         project VARCHAR(100) NOT NULL,
@@ -52,14 +54,14 @@ STATEMENTS = [
         release VARCHAR(200)
     )
     """,
-    "CREATE UNIQUE INDEX idx_fingerprint ON errors (fingerprint)",
-    "CREATE INDEX idx_fingerprint_resolved ON errors (fingerprint, resolved)",
-    "CREATE INDEX idx_project_env ON errors (project, environment)",
-    "CREATE INDEX idx_last_seen ON errors (last_seen)",
-    "CREATE INDEX idx_resolved ON errors (resolved)",
-    "CREATE INDEX idx_first_seen ON errors (first_seen)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_fingerprint ON errors (fingerprint)",
+    "CREATE INDEX IF NOT EXISTS idx_fingerprint_resolved ON errors (fingerprint, resolved)",
+    "CREATE INDEX IF NOT EXISTS idx_project_env ON errors (project, environment)",
+    "CREATE INDEX IF NOT EXISTS idx_last_seen ON errors (last_seen)",
+    "CREATE INDEX IF NOT EXISTS idx_resolved ON errors (resolved)",
+    "CREATE INDEX IF NOT EXISTS idx_first_seen ON errors (first_seen)",
     """
-    CREATE TABLE events (
+    CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY,
         group_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
         event_id BLOB NOT NULL,
@@ -67,27 +69,27 @@ STATEMENTS = [
         data BLOB NOT NULL
     )
     """,
-    "CREATE UNIQUE INDEX idx_events_event_id ON events (event_id)",
-    "CREATE INDEX idx_events_group ON events (group_id, id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idx_events_event_id ON events (event_id)",
+    "CREATE INDEX IF NOT EXISTS idx_events_group ON events (group_id, id)",
     """
-    CREATE TABLE group_environments (
+    CREATE TABLE IF NOT EXISTS group_environments (
         environment VARCHAR(20) NOT NULL,
         group_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
         PRIMARY KEY (environment, group_id)
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX idx_group_environments_group ON group_environments (group_id)",
+    "CREATE INDEX IF NOT EXISTS idx_group_environments_group ON group_environments (group_id)",
     """
-    CREATE TABLE group_hours (
+    CREATE TABLE IF NOT EXISTS group_hours (
         group_id INTEGER NOT NULL REFERENCES errors (id) ON DELETE CASCADE,
         hour INTEGER NOT NULL,
         n INTEGER NOT NULL,
         PRIMARY KEY (group_id, hour)
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX idx_group_hours_hour ON group_hours (hour)",
+    "CREATE INDEX IF NOT EXISTS idx_group_hours_hour ON group_hours (hour)",
     """
-    CREATE TABLE alert_outbox (
+    CREATE TABLE IF NOT EXISTS alert_outbox (
         id INTEGER PRIMARY KEY,
         kind VARCHAR(16) NOT NULL,
         dedupe_key TEXT NOT NULL UNIQUE,
@@ -103,8 +105,8 @@ STATEMENTS = [
         last_error TEXT
     )
     """,
-    "CREATE INDEX idx_outbox_status ON alert_outbox (status, next_attempt)",
-    "CREATE INDEX idx_outbox_sent ON alert_outbox (sent)",
+    "CREATE INDEX IF NOT EXISTS idx_outbox_status ON alert_outbox (status, next_attempt)",
+    "CREATE INDEX IF NOT EXISTS idx_outbox_sent ON alert_outbox (sent)",
 ]
 
 
