@@ -486,3 +486,36 @@ def test_random_parameters_never_500(
         assert r.status_code in (200, 400), (path, params, r.status_code, r.text)
         if r.status_code == 400:
             assert r.headers["content-type"].startswith("text/plain")
+
+
+def test_structured_metadata_folded_or_categorized(server: LiveServer) -> None:
+    ts = PUSH_T0 - 3600 * SEC
+    _push(
+        server.url,
+        [
+            {
+                "stream": {"container": "meta"},
+                "values": [[str(ts), "with metadata", {"trace_id": "t1"}]],
+            }
+        ],
+    )
+    params = {"query": '{container="meta"}', "start": str(ts - SEC), "end": str(ts + SEC)}
+    plain = _get(server, "/loki/api/v1/query_range", params).json()["data"]["result"]
+    assert plain[0]["stream"]["trace_id"] == "t1"
+    assert plain[0]["values"] == [[str(ts), "with metadata"]]
+    cat = _get(
+        server,
+        "/loki/api/v1/query_range",
+        params,
+        {"X-Loki-Response-Encoding-Flags": "categorize-labels"},
+    ).json()["data"]["result"]
+    assert "trace_id" not in cat[0]["stream"]
+    assert cat[0]["values"] == [
+        [str(ts), "with metadata", {"structuredMetadata": {"trace_id": "t1"}}]
+    ]
+    filtered = _get(
+        server,
+        "/loki/api/v1/query_range",
+        {**params, "query": '{container="meta"} | trace_id="t1"'},
+    )
+    assert len(filtered.json()["data"]["result"]) == 1
