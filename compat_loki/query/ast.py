@@ -18,13 +18,14 @@ from core.labels import Matcher
 
 @dataclass(frozen=True)
 class LineFilter:
-    """``|= "a"``, ``!= "a"``, ``|~ "re"``, ``!~ "re"``; ``|= "a" or "b"`` keeps several values.
+    """``|= "a"``, ``!= "a"``, ``|~ "re"``, ``!~ "re"``, ``|> "<_> pattern <_>"``, ``!> "…"``;
+    ``|= "a" or "b"`` keeps several values.
 
     ``or`` alternatives: a positive filter keeps a line holding any value, a negative one
     drops a line holding any value (Loki v3 semantics).
     """
 
-    op: Literal["|=", "!=", "|~", "!~"]
+    op: Literal["|=", "!=", "|~", "!~", "|>", "!>"]
     values: tuple[str, ...]
 
 

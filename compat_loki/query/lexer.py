@@ -16,6 +16,8 @@ from core.errors import QueryError
 _PUNCT = (
     "|=",
     "|~",
+    "|>",
+    "!>",
     "!=",
     "!~",
     "=~",

@@ -37,7 +37,7 @@ _PRECEDENCE = {
     "%": 5,
     "^": 6,
 }
-_LINE_FILTER_OPS = ("|=", "!=", "|~", "!~")
+_LINE_FILTER_OPS = ("|=", "!=", "|~", "!~", "|>", "!>")
 _MATCH_OPS = ("=", "!=", "=~", "!~")
 _CMP_OPS = ("==", "=", "!=", ">", ">=", "<", "<=", "=~", "!~")
 # After a stage keyword these start a label filter on a label of that name; ``!=``/``!~``
@@ -416,6 +416,13 @@ class _Parser:
             tok = self.expect("STRING", "string")
             if op in ("|~", "!~"):
                 compile_line_regex(tok.text, tok)
+            elif op in ("|>", "!>"):
+                from compat_loki.query.stages import compile_line_pattern
+
+                try:
+                    compile_line_pattern(tok.text)
+                except QueryError as exc:
+                    raise parse_error(tok.line, tok.col, exc.message) from None
             values.append(tok.text)
             if self.is_word("or") and self.peek().kind == "STRING":
                 self.advance()

@@ -127,9 +127,31 @@ def _regex_fn(values: tuple[str, ...]) -> Callable[[str], bool]:
     return lambda line: any(c.search(line) is not None for c in compiled)
 
 
+def compile_line_pattern(pattern: str) -> Any:
+    """``|> "<_> level=error <_>"``: the whole line must fit the pattern (captures any text)."""
+    parts = _PATTERN_CAPTURE.split(pattern)
+    if len(parts) == 1 and not pattern:
+        raise QueryError("empty pattern")
+    regex = "".join(re.escape(part) if i % 2 == 0 else "(?:.*?)" for i, part in enumerate(parts))
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False
+    return re2.compile(f"^(?:{regex})$", options)
+
+
+def _pattern_fn(values: tuple[str, ...]) -> Callable[[str], bool]:
+    compiled = [compile_line_pattern(v) for v in values]
+    return lambda line: any(c.match(line) is not None for c in compiled)
+
+
 def line_filter_fn(stage: ast.LineFilter) -> Callable[[str], bool]:
-    test = _regex_fn(stage.values) if stage.op in ("|~", "!~") else _contains_fn(stage.values)
-    if stage.op in ("|=", "|~"):
+    if stage.op in ("|~", "!~"):
+        test = _regex_fn(stage.values)
+    elif stage.op in ("|>", "!>"):
+        test = _pattern_fn(stage.values)
+    else:
+        test = _contains_fn(stage.values)
+    if stage.op in ("|=", "|~", "|>"):
         return test
     return lambda line: not test(line)
 

@@ -46,6 +46,7 @@ EXAMPLES = [
     'stddev_over_time({a="b"} | unwrap v [1m]) * 2 % 3',
     'max by (a) (min_over_time({a="b"} | unwrap v [1m])) <= 10',
     '{a="b"}\n  |= "x" # a comment\n  | json',
+    '{a="b"} |> "<_> level=error <_>" or "x <_>" !> "<_> debug"',
 ]
 
 
