@@ -39,7 +39,7 @@ from compat_prom.query.api_calls import (  # noqa: E402
 from compat_prom.service import HEAD, MIGRATIONS  # noqa: E402
 from core import migrations  # noqa: E402
 from core.db import connect, prepare_file  # noqa: E402
-from core.labels import Labels  # noqa: E402
+from core.labels import Labels, Matcher  # noqa: E402
 
 STEP_MS = 15_000
 DAY_MS = 86_400_000
@@ -155,6 +155,10 @@ def main() -> None:
                 )
                 cells.append(timed(lambda p=p: range_query(reader, p, opts), runs))  # type: ignore[misc]
             print(f"{name:18} " + " ".join(f"{c:10.1f}" for c in cells))
+        sel = [Matcher("__name__", "=", "http_requests_total")]
+        for label, span_ms in (("1h", 3_600_000), ("24h", DAY_MS)):
+            ms = timed(lambda s=span_ms: reader.select(sel, end_ms - s - 300_000, end_ms), 3)  # type: ignore[misc]
+            print(f"store read of the 200 http_requests_total series, {label}: {ms:.1f} ms")
         hour = [("start", str(end - 3600)), ("end", str(end))]
         meta = {
             "labels": lambda: label_names(reader, Params(hour), end_ms),
