@@ -50,6 +50,7 @@ SeriesKey = tuple[str, LabelKey]
 
 TIMEOUT_SECONDS = 5.0
 DEFAULT_MAX_POINTS = 10_000
+INTERN_MAX = 4096
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class MetricsClient:
         self._counters: dict[SeriesKey, float] = {}
         self._gauges: dict[SeriesKey, tuple[float, float]] = {}
         self._observations: deque[tuple[str, LabelKey, float, float]] = deque()
+        self._interned: dict[LabelKey, LabelKey] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -124,8 +126,23 @@ class MetricsClient:
                 current = 0.0
             self._counters[key] = current + value
 
+    def _shared(self, key: LabelKey) -> LabelKey:
+        """One tuple per distinct label set, shared by all its observations.
+
+        A buffered observation then costs ~120 bytes instead of ~350 (bench/
+        client_overhead.py): a fresh label tuple per request was most of the memory an
+        outage fills. The table is cleared past ``INTERN_MAX`` entries, so a label with
+        unbounded values cannot grow it for ever.
+        """
+        shared = self._interned.get(key)
+        if shared is None:
+            if len(self._interned) >= INTERN_MAX:
+                self._interned.clear()
+            self._interned[key] = shared = key
+        return shared
+
     def histogram(self, name: str, labels: Labels, value: float) -> None:
-        item = (name, _label_key(labels), float(value), time.time())
+        item = (name, self._shared(_label_key(labels)), float(value), time.time())
         with self._lock:
             if self._room_for_one():
                 self._observations.append(item)
