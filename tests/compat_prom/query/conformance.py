@@ -26,10 +26,9 @@ from core.errors import AppError
 from core.labels import Labels
 from tests.compat_prom.helpers import write
 from tests.compat_prom.query.promqltest import Clear, Eval, Load, parse_file
+from tests.conftest import SHARED
 
-PEER_DIR = Path("/work/shared/peer-tests/promql")
-if not PEER_DIR.exists():  # the repo may sit next to ../shared
-    PEER_DIR = Path(__file__).resolve().parents[4] / "shared" / "peer-tests" / "promql"
+PEER_DIR = SHARED / "peer-tests" / "promql"
 
 # Core PromQL files (SOURCE.md): native_histograms.test and the experimental-feature files
 # (limit, extended_vectors, start_timestamps, duration_expression, fill-modifier, info,
