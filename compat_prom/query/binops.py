@@ -88,8 +88,8 @@ def compare(op: str, a: float, b: float) -> bool:
 
 
 def evaluate(ev: Evaluator, node: Binary, ts: list[int]) -> Value:
-    if node.fill_lhs is not None or node.fill_rhs is not None:
-        raise Unprocessable("fill() modifiers of binary operators are not supported")
+    if (node.fill_lhs is not None or node.fill_rhs is not None) and node.card != "one-to-one":
+        raise Unprocessable("fill() modifiers are only supported with one-to-one matching")
     lhs = ev.eval(node.lhs, ts)
     rhs = ev.eval(node.rhs, ts)
     op = node.op
@@ -219,8 +219,42 @@ def _vector_vector(
     result_labels: dict[tuple[int, int], Labels] = {}
     out: dict[Labels, Series] = {}
     drop = (not is_cmp) or node.return_bool
+    produced: set[Labels] = set()
+
+    def _labels_for(k: int, j: int) -> Labels:
+        labels = result_labels.get((k, j))
+        if labels is None:
+            labels = _result_labels(node, many[k].labels, one[j].labels)
+            result_labels[(k, j)] = labels
+        return labels
+
+    def emit(i: int, a: float, b: float, labels: Labels, drop_name: bool) -> None:
+        if is_cmp:
+            hit = compare(op, a, b)
+            if node.return_bool:
+                value = 1.0 if hit else 0.0
+            elif hit:
+                value = a
+            else:
+                return
+        else:
+            value = arith(op, a, b)
+        if labels in produced:
+            raise Unprocessable(
+                "multiple matches for labels: grouping labels must ensure unique matches"
+            )
+        produced.add(labels)
+        target = out.get(labels)
+        if target is None:
+            ev.charge(n)
+            target = Series(labels, [None] * n, drop or drop_name)
+            out[labels] = target
+        target.values[i] = value
+
     for i in range(n):
         ev.check_time()
+        produced.clear()
+        matched: set[int] = set()
         right: dict[tuple[tuple[str, str], ...], int] = {}
         for j, s in enumerate(one):
             if s.values[i] is None:
@@ -235,7 +269,6 @@ def _vector_vector(
                 )
             right[osig[j]] = j
         seen_many: dict[tuple[tuple[str, str], ...], int] = {}
-        produced: set[Labels] = set()
         for k, s in enumerate(many):
             lv = s.values[i]
             if lv is None:
@@ -251,35 +284,27 @@ def _vector_vector(
                         "(group_left/group_right)"
                     )
                 seen_many[msig[k]] = k
+            matched.add(j)
             rv = one[j].values[i]
             assert rv is not None
             a, b = (rv, lv) if swapped else (lv, rv)
-            if is_cmp:
-                hit = compare(op, a, b)
-                if node.return_bool:
-                    value: float = 1.0 if hit else 0.0
-                elif hit:
-                    value = a
-                else:
+            emit(i, a, b, _labels_for(k, j), s.drop_name)
+        # fill_left/fill_right (Prometheus 3 experimental): a missing side takes the fill value.
+        if node.fill_rhs is not None:
+            for k, s in enumerate(many):
+                lv = s.values[i]
+                if lv is not None and msig[k] not in right:
+                    emit(
+                        i, lv, node.fill_rhs, _result_labels(node, s.labels, s.labels), s.drop_name
+                    )
+        if node.fill_lhs is not None:
+            for j in right.values():
+                if j in matched:
                     continue
-            else:
-                value = arith(op, a, b)
-            key = (k, j)
-            labels = result_labels.get(key)
-            if labels is None:
-                labels = _result_labels(node, s.labels, one[j].labels)
-                result_labels[key] = labels
-            if labels in produced:
-                raise Unprocessable(
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                )
-            produced.add(labels)
-            target = out.get(labels)
-            if target is None:
-                ev.charge(n)
-                target = Series(labels, [None] * n, drop or s.drop_name)
-                out[labels] = target
-            target.values[i] = value
+                rv = one[j].values[i]
+                assert rv is not None
+                labels = _result_labels(node, one[j].labels.without("__name__"), one[j].labels)
+                emit(i, node.fill_lhs, rv, labels, False)
     return VectorV(list(out.values()))
 
 
