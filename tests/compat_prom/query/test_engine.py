@@ -295,3 +295,14 @@ def test_garbage_queries_raise_only_our_errors(workroot: Path, parts: list[str])
             run_range(db.reader(), node, T0, T0 + 900_000, 60_000, Limits(timeout_s=5))
         except AppError:
             pass
+
+
+def test_fill_modifiers_one_to_one(workroot: Path) -> None:
+    a = [(Labels({"__name__": "l", "k": k}), [T0], [v]) for k, v in (("a", 1.0), ("c", 3.0))]
+    b = [(Labels({"__name__": "r", "k": k}), [T0], [v]) for k, v in (("a", 10.0), ("d", 40.0))]
+    with loaded(workroot / "fill", [a + b]) as db:
+        res = run_instant(db.reader(), parse("l + fill_left(5) fill_right(7) r"), T0)
+        got = {lbl["k"]: v for lbl, _, v in res.vector}
+        assert got == {"a": 11.0, "c": 10.0, "d": 45.0}
+        with pytest.raises(Unprocessable, match="one-to-one"):
+            run_instant(db.reader(), parse("l + on(k) group_left fill(0) r"), T0)
