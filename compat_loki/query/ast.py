@@ -27,6 +27,7 @@ class LineFilter:
 
     op: Literal["|=", "!=", "|~", "!~", "|>", "!>"]
     values: tuple[str, ...]
+    ip: bool = False  # ``|= ip("10.0.0.0/8")``: the line holds an address in that range
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,18 @@ class OrLabelFilter:
     right: LabelFilterExpr
 
 
-LabelFilterExpr = StringLabelFilter | NumberLabelFilter | AndLabelFilter | OrLabelFilter
+@dataclass(frozen=True)
+class IpLabelFilter:
+    """``name = ip("192.168.0.0/16")`` / ``!=``: address, CIDR range or ``a-b`` range."""
+
+    name: str
+    op: Literal["=", "!="]
+    pattern: str
+
+
+LabelFilterExpr = (
+    StringLabelFilter | NumberLabelFilter | IpLabelFilter | AndLabelFilter | OrLabelFilter
+)
 
 
 @dataclass(frozen=True)

@@ -409,8 +409,23 @@ class _Parser:
             else:
                 return tuple(stages), None, ()
 
+    def _ip_pattern(self) -> str:
+        self.advance()  # ip
+        self.expect("(", "(")
+        tok = self.expect("STRING", "string")
+        self.expect(")", ")")
+        from compat_loki.query.ipfilter import compile_ip_pattern
+
+        try:
+            compile_ip_pattern(tok.text)
+        except QueryError as exc:
+            raise parse_error(tok.line, tok.col, exc.message) from None
+        return tok.text
+
     def line_filter(self) -> ast.LineFilter:
         op = self.advance().kind
+        if op in ("|=", "!=") and self.is_word("ip") and self.peek().kind == "(":
+            return ast.LineFilter(op, (self._ip_pattern(),), ip=True)  # type: ignore[arg-type]
         values: list[str] = []
         while True:
             tok = self.expect("STRING", "string")
@@ -578,6 +593,10 @@ class _Parser:
             self.fail("a comparison operator")
         op = self.advance().kind
         t = self.tok
+        if self.is_word("ip") and self.peek().kind == "(":
+            if op not in ("=", "!="):
+                self.fail("= or != before ip()")
+            return ast.IpLabelFilter(name, "=" if op == "=" else "!=", self._ip_pattern())
         if t.kind == "STRING":
             if op not in ("=", "==", "!=", "=~", "!~"):
                 self.fail("a number, duration or byte size after " + op)

@@ -67,6 +67,8 @@ def label_filter(expr: ast.LabelFilterExpr) -> str:
         return matcher(expr.matcher)
     if isinstance(expr, ast.NumberLabelFilter):
         return f"{expr.name}{expr.op}{expr.text}"
+    if isinstance(expr, ast.IpLabelFilter):
+        return f"{expr.name}{expr.op}ip({quote(expr.pattern)})"
     if isinstance(expr, ast.AndLabelFilter):
         left = label_filter(expr.left)
         if isinstance(expr.left, ast.OrLabelFilter):
@@ -83,6 +85,8 @@ def label_filter(expr: ast.LabelFilterExpr) -> str:
 
 def stage(s: ast.Stage) -> str:
     if isinstance(s, ast.LineFilter):
+        if s.ip:
+            return f"{s.op} ip({quote(s.values[0])})"
         return f"{s.op} " + " or ".join(quote(v) for v in s.values)
     if isinstance(s, ast.JsonParser):
         return "| json" + (" " + _params(s.params) if s.params else "")

@@ -23,6 +23,7 @@ from typing import Any
 import re2
 
 from compat_loki.query import ast
+from compat_loki.query.ipfilter import ip_line_test, ip_value_test
 from compat_loki.query.lexer import bytes_value, duration_ns
 from compat_loki.query.template import compile_template
 from core.errors import QueryError
@@ -145,7 +146,9 @@ def _pattern_fn(values: tuple[str, ...]) -> Callable[[str], bool]:
 
 
 def line_filter_fn(stage: ast.LineFilter) -> Callable[[str], bool]:
-    if stage.op in ("|~", "!~"):
+    if stage.ip:
+        test = ip_line_test(stage.values[0])
+    elif stage.op in ("|~", "!~"):
         test = _regex_fn(stage.values)
     elif stage.op in ("|>", "!>"):
         test = _pattern_fn(stage.values)
@@ -440,6 +443,10 @@ def label_filter_fn(expr: ast.LabelFilterExpr) -> StageFn:
     if isinstance(expr, ast.StringLabelFilter):
         matcher = expr.matcher
         return lambda row: matcher.matches(row.labels.get(matcher.name))
+    if isinstance(expr, ast.IpLabelFilter):
+        within = ip_value_test(expr.pattern)
+        ip_name, negate = expr.name, expr.op == "!="
+        return lambda row: within(row.labels.get(ip_name, "")) != negate
     if isinstance(expr, ast.NumberLabelFilter):
         name, op, convert = expr.name, expr.op, _CONVERT[expr.kind]
         want = expr.value / 1e9 if expr.kind == "duration" else expr.value
@@ -586,7 +593,12 @@ def pushable_contains(stages: tuple[ast.Stage, ...]) -> tuple[list[str], bool]:
     needles: list[str] = []
     only_filters = True
     for stage in stages:
-        if isinstance(stage, ast.LineFilter) and stage.op == "|=" and len(stage.values) == 1:
+        if (
+            isinstance(stage, ast.LineFilter)
+            and stage.op == "|="
+            and len(stage.values) == 1
+            and not stage.ip
+        ):
             if stage.values[0]:
                 needles.append(stage.values[0])
             continue

@@ -47,6 +47,8 @@ EXAMPLES = [
     'max by (a) (min_over_time({a="b"} | unwrap v [1m])) <= 10',
     '{a="b"}\n  |= "x" # a comment\n  | json',
     '{a="b"} |> "<_> level=error <_>" or "x <_>" !> "<_> debug"',
+    '{a="b"} |= ip("10.0.0.0/8") != ip("10.1.0.0-10.1.0.9")'
+    ' | addr = ip("::1") or b != ip("1.2.3.4")',
 ]
 
 
