@@ -121,7 +121,7 @@ async def get_logs(
     return {"logs": [row_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
-def _after(after: int, f: LogFilter, conn: Any) -> list[LogRow]:
+def _after(after: int, f: LogFilter, conn: Any) -> tuple[list[LogRow], int, bool]:
     return store.logs_after(conn, after, f, TAIL_BATCH)
 
 
@@ -142,11 +142,10 @@ async def tail_logs(request: Request, ctx: Ctx, f: Filter) -> StreamingResponse:
         yield "retry: 1000\n\n"
         while True:
             seen = notifier.version
-            rows = await _read(ctx, functools.partial(_after, after or 0, f))
+            rows, after, more = await _read(ctx, functools.partial(_after, after or 0, f))
             for row in rows:
-                after = row.id
                 yield f"id: {row.id}\nevent: log\ndata: {json.dumps(row_json(row))}\n\n"
-            if len(rows) == TAIL_BATCH:
+            if more:
                 continue
             if await request.is_disconnected():
                 return

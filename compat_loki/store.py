@@ -535,24 +535,35 @@ def _search(
     return _rows(conn, streams, [int(r[0]) for r in found]), total
 
 
-def logs_after(conn: sqlite3.Connection, after_id: int, f: LogFilter, limit: int) -> list[LogRow]:
-    """Entries stored after ``after_id`` in storage order (the SSE tail's resume point)."""
+def logs_after(
+    conn: sqlite3.Connection, after_id: int, f: LogFilter, limit: int
+) -> tuple[list[LogRow], int, bool]:
+    """Entries stored after ``after_id`` in storage order (the SSE tail's resume point):
+    the matching rows, the id the next call starts after, and whether more may be waiting.
+
+    Autocommit reads see a new snapshot per statement, so the newest id is taken first
+    and bounds the rest: a line committed meanwhile is left for the next call, never
+    skipped (also when its stream did not exist when the streams were read).
+    """
+    newest = last_id(conn)
     streams = matching_streams(conn, f)
-    if not streams:
-        return []
+    if not streams or newest <= after_id:
+        return [], max(newest, after_id), False
     marks = ",".join("?" * len(streams))
-    where = f"id > ? AND stream_id IN ({marks})"
-    params: list[object] = [after_id, *streams]
-    if f.search:
+    where = f"id > ? AND id <= ? AND stream_id IN ({marks})"
+    params: list[object] = [after_id, newest, *streams]
+    needle = ascii_lower(f.search or "")
+    if needle and "\x00" not in needle:
         where += " AND line LIKE ? ESCAPE '\\'"
-        params.append(like_pattern(f.search))
-    ids = [
-        int(r[0])
-        for r in conn.execute(
-            f"SELECT id FROM entries WHERE {where} ORDER BY id LIMIT ?", (*params, limit)
-        )
-    ]
-    return _rows(conn, streams, ids)
+        params.append(like_pattern(needle))
+    rows = conn.execute(
+        f"SELECT id, line FROM entries WHERE {where} ORDER BY id LIMIT ?", (*params, limit)
+    ).fetchall()
+    full = len(rows) == limit
+    scanned = int(rows[-1][0]) if full else newest
+    if "\x00" in needle:  # LIKE stops at a NUL (see _search)
+        rows = [r for r in rows if needle in ascii_lower(r[1])]
+    return _rows(conn, streams, [int(r[0]) for r in rows]), scanned, full
 
 
 def last_id(conn: sqlite3.Connection) -> int:

@@ -109,6 +109,7 @@ class Tailer:
         self.stats = TailStats()
         self._labels: dict[tuple[str, str, str], Labels] = {}
         self._pending: tuple[Future[Any], Cursor, int] | None = None
+        self._names: dict[str, str] = {}
 
     # ---------------------------------------------------------------- discovery
 
@@ -123,7 +124,9 @@ class Tailer:
             if not entry.is_dir() or entry.name.startswith("."):
                 continue
             cid = entry.name
-            name = self.stats.containers.get(cid) or container_name(Path(entry.path))
+            name = self._names.get(cid)
+            if name is None:  # read config.v2.json once per container, watched or not
+                name = self._names[cid] = container_name(Path(entry.path))
             if self.names is not None and name not in self.names:
                 continue
             found[cid] = name

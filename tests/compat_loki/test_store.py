@@ -169,3 +169,19 @@ def test_ring_buffer_trims_oldest_in_batches_keeping_fts_consistent(ctx: Service
         assert store.count_entries(conn) == 33
         _, total = query_logs(conn, LogFilter(search="old"), limit=100, offset=0)
         assert total == 3
+
+
+def test_logs_after_pages_and_never_skips(ctx: ServiceContext) -> None:
+    load(ctx, [LogRecord(APP, T0 + i, f"tail {i}") for i in range(5)])
+    load(ctx, [LogRecord(DB, T0 + 9, "a\x00b")])
+    with ctx.db.read() as conn:
+        first = store.last_id(conn) - 5
+        rows, after, more = store.logs_after(conn, first - 1, LogFilter(), 2)
+        assert [r.line for r in rows] == ["tail 0", "tail 1"] and more
+        rows, after, more = store.logs_after(conn, after, LogFilter(), 10)
+        assert [r.line for r in rows] == ["tail 2", "tail 3", "tail 4", "a\x00b"] and not more
+        assert store.logs_after(conn, after, LogFilter(), 10) == ([], after, False)
+        rows, scanned, _ = store.logs_after(conn, first - 1, LogFilter(search="\x00B"), 10)
+        assert [r.line for r in rows] == ["a\x00b"] and scanned == after
+        rows, _, _ = store.logs_after(conn, first - 1, LogFilter(level="error"), 10)
+        assert rows == []
