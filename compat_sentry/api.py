@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from compat_sentry import store
@@ -14,6 +14,11 @@ from core.deps import ApiKey, Body, Ctx
 from core.errors import NotFound
 
 router = APIRouter(dependencies=[ApiKey], tags=["errors"])
+
+# SQLite integers are 64-bit: a larger id or offset would be an OverflowError (a 500), so
+# the bounds turn it into a 400 up front.
+ErrorId = Annotated[int, Path(ge=0, le=2**62)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
 
 LIST_KEYS = (
     "id",
@@ -66,8 +71,8 @@ def list_errors(
     project: str | None = None,
     environment: str | None = None,
     resolved: bool = False,
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10**9)] = 50,
+    offset: Offset = 0,
     q: str | None = None,
     sort: str = "last_seen",
 ) -> dict[str, Any]:
@@ -79,7 +84,7 @@ def list_errors(
     return {"errors": errors, "total": total, "limit": limit, "offset": offset}
 
 
-def _group(ctx: Ctx, error_id: int) -> dict[str, Any]:
+def _group(ctx: Ctx, error_id: ErrorId) -> dict[str, Any]:
     with ctx.db.read() as conn:
         group = store.get_group(conn, error_id)
     if group is None:
@@ -88,7 +93,7 @@ def _group(ctx: Ctx, error_id: int) -> dict[str, Any]:
 
 
 @router.get("/api/errors/{error_id}")
-def get_error(ctx: Ctx, error_id: int) -> dict[str, Any]:
+def get_error(ctx: Ctx, error_id: ErrorId) -> dict[str, Any]:
     group = _group(ctx, error_id)
     return {k: group[k] for k in DETAIL_KEYS}
 
@@ -97,9 +102,9 @@ def get_error(ctx: Ctx, error_id: int) -> dict[str, Any]:
 def get_events(
     request: Request,
     ctx: Ctx,
-    error_id: int,
-    limit: Annotated[int, Query(ge=1)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    error_id: ErrorId,
+    limit: Annotated[int, Query(ge=1, le=10**9)] = 20,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     _group(ctx, error_id)
     settings_keep = ingestor(request).settings.events_per_group
@@ -125,7 +130,7 @@ def get_events(
 
 
 @router.post("/api/errors/{error_id}/resolve")
-async def resolve_error(ctx: Ctx, error_id: int) -> dict[str, Any]:
+async def resolve_error(ctx: Ctx, error_id: ErrorId) -> dict[str, Any]:
     now = time.time()
     if not await ctx.writer.run(lambda conn: store.resolve(conn, error_id, now)):
         raise NotFound(f"error {error_id} not found")
@@ -133,7 +138,7 @@ async def resolve_error(ctx: Ctx, error_id: int) -> dict[str, Any]:
 
 
 @router.post("/api/errors/{error_id}/reopen")
-async def reopen_error(ctx: Ctx, error_id: int) -> dict[str, Any]:
+async def reopen_error(ctx: Ctx, error_id: ErrorId) -> dict[str, Any]:
     if not await ctx.writer.run(lambda conn: store.reopen(conn, error_id)):
         raise NotFound(f"error {error_id} not found")
     return {"status": "reopened", "id": error_id}

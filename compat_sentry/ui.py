@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from compat_sentry import eventview, store
@@ -27,6 +28,9 @@ from core.errors import BadRequest, NotFound
 router = APIRouter(tags=["ui"], dependencies=[UiLogin])
 
 PAGE_SIZE = 25
+# Bounded so no value reaches SQLite as an integer it cannot hold (that would be a 500).
+ErrorId = Annotated[int, PathParam(ge=0, le=2**62)]
+Small = Annotated[int, Query(ge=0, le=10**7)]
 HOURS = 24
 STATUSES = {"unresolved": False, "resolved": True, "all": None}
 
@@ -59,7 +63,7 @@ def list_page(
     status: str = "unresolved",
     q: str = "",
     sort: str = "last_seen",
-    page: int = 1,
+    page: Small = 1,
 ) -> HTMLResponse:
     status = status if status in STATUSES else "unresolved"
     sort = sort if sort in ("last_seen", "count") else "last_seen"
@@ -107,7 +111,7 @@ def list_page(
 
 
 @router.get("/errors/{error_id}", response_class=HTMLResponse, include_in_schema=False)
-def detail_page(request: Request, ctx: Ctx, error_id: int, event: int = 0) -> HTMLResponse:
+def detail_page(request: Request, ctx: Ctx, error_id: ErrorId, event: Small = 0) -> HTMLResponse:
     keep = ctx.extra["ingest"].settings.events_per_group
     event = min(max(event, 0), keep - 1)
     with ctx.db.read() as conn:
@@ -133,7 +137,7 @@ def _require_htmx(request: Request) -> None:
 
 
 @router.post("/errors/{error_id}/resolve", response_class=HTMLResponse, include_in_schema=False)
-async def resolve_button(request: Request, ctx: Ctx, error_id: int) -> HTMLResponse:
+async def resolve_button(request: Request, ctx: Ctx, error_id: ErrorId) -> HTMLResponse:
     _require_htmx(request)
     now = time.time()
     if not await ctx.writer.run(lambda conn: store.resolve(conn, error_id, now)):
@@ -142,7 +146,7 @@ async def resolve_button(request: Request, ctx: Ctx, error_id: int) -> HTMLRespo
 
 
 @router.post("/errors/{error_id}/reopen", response_class=HTMLResponse, include_in_schema=False)
-async def reopen_button(request: Request, ctx: Ctx, error_id: int) -> HTMLResponse:
+async def reopen_button(request: Request, ctx: Ctx, error_id: ErrorId) -> HTMLResponse:
     _require_htmx(request)
     if not await ctx.writer.run(lambda conn: store.reopen(conn, error_id)):
         raise NotFound(f"error {error_id} not found")

@@ -213,3 +213,22 @@ def test_environment_filter_finds_a_group_in_every_environment_it_occurred(
     assert groups(client, environment="staging") == []
     # The SPEC's environment field is the first occurrence's.
     assert groups(client, environment="prod")[0]["environment"] == "dev"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/errors/100000000000000000000",
+        "/api/errors/100000000000000000000/events",
+        "/api/errors?offset=100000000000000000000",
+        "/api/errors/1/events?offset=100000000000000000000",
+        "/errors/100000000000000000000",
+        "/errors?page=100000000000000000000",
+        "/errors/1?event=100000000000000000000",
+    ],
+)
+def test_numbers_sqlite_cannot_hold_are_400(client: TestClient, url: str) -> None:
+    response = client.get(url, headers=AUTH)
+    assert response.status_code == 400, response.text
+    resolve = client.post("/api/errors/100000000000000000000/resolve", headers=AUTH)
+    assert resolve.status_code == 400
