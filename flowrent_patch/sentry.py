@@ -103,8 +103,8 @@ def init_sentry(
         before_send_transaction=make_before_send(),
         before_breadcrumb=make_before_breadcrumb(own),
         integrations=[
-            StarletteIntegration(failed_request_status_codes=set()),
-            FastApiIntegration(failed_request_status_codes=set()),
+            StarletteIntegration(failed_request_status_codes=set(), middleware_spans=False),
+            FastApiIntegration(failed_request_status_codes=set(), middleware_spans=False),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
         **options,

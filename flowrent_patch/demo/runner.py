@@ -39,6 +39,7 @@ from flowrent_patch.demo.traffic import Traffic
 
 PROJECT = "flowrent"
 CONTAINER = "flowrent_demo"
+LOG_CHECK_AFTER = 15.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,9 +147,26 @@ def wait_healthy(url: str, child: subprocess.Popen[bytes], timeout: float = 30) 
     return False
 
 
-async def drive(traffic: Traffic, duration: float | None) -> None:
+async def check_log_store(logs_url: str, container: str, docker_root: Path) -> None:
+    """Say so when the log store does not tail our Docker tree (a common first-run miss)."""
+    await asyncio.sleep(LOG_CHECK_AFTER)
+    with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError, TypeError):
+        async with httpx.AsyncClient(timeout=5) as client:
+            found = (await client.get(logs_url.rstrip("/") + "/api/containers")).json()
+        names = {c.get("name") for c in found.get("containers", [])}
+        if container not in names:
+            print(
+                f"flowmon demo: the log store at {logs_url} has no {container} lines yet;"
+                f" it must tail {docker_root} (LOGS_LOG_SOURCES)",
+                flush=True,
+            )
+
+
+async def drive(traffic: Traffic, duration: float | None, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(traffic.run(duration))
+    docker_root = (args.docker_root or args.data_dir / "docker").absolute()
+    check = asyncio.create_task(check_log_store(args.logs_url, args.container_name, docker_root))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
@@ -158,6 +176,7 @@ async def drive(traffic: Traffic, duration: float | None) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    check.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
@@ -207,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(idle())
         else:
             traffic = Traffic(url, rate=args.rate)
-            asyncio.run(drive(traffic, args.duration or None))
+            asyncio.run(drive(traffic, args.duration or None, args))
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
