@@ -84,8 +84,10 @@ def _start(ctx: ServiceContext) -> None:
 
     def tick() -> None:
         tailer.tick()
+        if tailer.behind:  # catching up: no pause between ticks
+            ctx.jobs.wake_threadsafe(job)
 
-    ctx.jobs.every("logs-tail", interval, tick, run_at_start=True)
+    job = ctx.jobs.every("logs-tail", interval, tick, run_at_start=True)
 
     async def retention() -> None:
         while await ctx.writer.run(lambda conn: store.trim(conn, settings.max_entries)):

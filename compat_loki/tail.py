@@ -21,6 +21,7 @@ Guarantees and how:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -39,7 +40,8 @@ from core.labels import Labels
 log = logging.getLogger("flowmon.logs.tail")
 
 CHUNK = 1 << 20  # bytes read per write job: ~8k lines, one group commit
-MAX_CHUNKS_PER_TICK = 64  # then other containers get their turn
+MAX_MESSAGE = 64 << 20  # a longer message is stored in pieces
+MAX_CHUNKS_PER_TICK = 16  # then other containers get their turn (and shutdown is prompt)
 TICK_SECONDS = 0.5
 
 # Queues the write job storing the records and the cursor after them; the future resolves
@@ -110,6 +112,7 @@ class Tailer:
         self._labels: dict[tuple[str, str, str], Labels] = {}
         self._pending: tuple[Future[Any], Cursor, int] | None = None
         self._names: dict[str, str] = {}
+        self.behind = False  # a tick stopped at MAX_CHUNKS_PER_TICK with data left
 
     # ---------------------------------------------------------------- discovery
 
@@ -136,6 +139,7 @@ class Tailer:
     def tick(self) -> int:
         """One pass over every container; returns the number of lines stored."""
         before = self.stats.lines
+        self.behind = False
         try:
             for cid, name in self.scan().items():
                 try:
@@ -201,21 +205,32 @@ class Tailer:
         with path.open("rb") as fh:
             if os.fstat(fh.fileno()).st_ino != cur.inode:
                 return cur  # rotated between stat and open: the next tick sees it
-            for _ in range(MAX_CHUNKS_PER_TICK):
+            # a rotated file is finished in one go: the cursor moves to the new file after
+            chunks = itertools.count() if finish else range(MAX_CHUNKS_PER_TICK)
+            for _ in chunks:
                 fh.seek(cur.position)
                 data = fh.read(CHUNK)
                 if not data:
                     break
                 records, used = self._decode(data, name, last=finish and len(data) < CHUNK)
+                size = CHUNK
+                while used == 0 and len(data) == size and size < MAX_MESSAGE:
+                    # one message (or a group of partial records) larger than the buffer
+                    size *= 4
+                    fh.seek(cur.position)
+                    data = fh.read(size)
+                    records, used = self._decode(data, name, last=finish and len(data) < size)
                 if used == 0:
-                    if len(data) < CHUNK:
+                    if len(data) < size:
                         break  # an unfinished message: wait for its end
-                    # one message larger than a chunk: store what we have rather than stall
+                    # past MAX_MESSAGE without an end: store it in pieces rather than stall
                     records, used = self._decode(data, name, last=True)
                 cur = Cursor(cur.container_id, str(path), cur.position + used, cur.inode)
                 self._save(cur, records)
                 if len(data) < CHUNK:
                     break
+            else:
+                self.behind = True  # stopped at the cap: the service runs the next tick now
         return cur
 
     def _decode(self, data: bytes, name: str, *, last: bool) -> tuple[list[LogRecord], int]:

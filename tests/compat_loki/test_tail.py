@@ -176,3 +176,30 @@ def test_failed_write_is_read_again_without_loss_or_repeat(
     tailer.write = good_write
     tailer.tick()
     assert lines(ctx) == [f"line {i}" for i in range(20)]
+
+
+def test_small_chunks_cap_ticks_but_finish_rotated_files(
+    ctx: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compat_loki import tail
+
+    monkeypatch.setattr(tail, "CHUNK", 300)  # ~3 records per chunk
+    monkeypatch.setattr(tail, "MAX_CHUNKS_PER_TICK", 2)
+    root = tmp_path / "other"
+    app = Container(root, "5" * 64, "app")
+    app.write("first")
+    tailer = make_tailer(ctx, root)
+    tailer.tick()
+    app.write(*(f"line {i} " + "x" * 40 for i in range(30)))
+    tailer.tick()
+    assert tailer.behind and 0 < len(lines(ctx)) < 31
+    app.rotate()  # 30 lines wait in the rotated file, far more than one tick's cap
+    app.write("after rotation " + "y" * 300)  # one message larger than a chunk
+    tailer.tick()
+    got = lines(ctx)
+    assert got == [
+        "first",
+        *(f"line {i} " + "x" * 40 for i in range(30)),
+        "after rotation " + "y" * 300,
+    ]
+    assert not tailer.behind
