@@ -239,9 +239,18 @@ def _json_lookup(obj: Any, path: list[str | int]) -> Any:
     return obj
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _load_json_object(row: Row) -> dict[str, Any] | None:
+    # raw_decode skips json.loads' two whitespace regex matches (measured ~10% of `| json`)
+    line = row.line
     try:
-        obj = json.loads(row.line)
+        if line[:1].isspace():
+            line = line.strip()
+        obj, end = _DECODER.raw_decode(line)
+        if end != len(line) and line[end:].strip():
+            raise ValueError(f"Extra data: line 1 column {end + 1} (char {end})")
     except (ValueError, RecursionError) as exc:
         row.set_error("JSONParserErr", str(exc)[:200])
         return None
