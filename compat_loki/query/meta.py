@@ -28,6 +28,13 @@ from compat_loki.query.stages import (
 )
 from core.labels import Labels, Matcher
 
+_PARSER_NAMES: dict[type, str] = {
+    ast.JsonParser: "json",
+    ast.LogfmtParser: "logfmt",
+    ast.PatternParser: "pattern",
+    ast.RegexpParser: "regexp",
+    ast.UnpackParser: "json",
+}
 HIDDEN_LABELS = frozenset({"__stream_shard__", "__tenant_id__", "__aggregated_metric__"})
 
 
@@ -205,6 +212,9 @@ def sample_fields(
     dicts = {s.id: dict(s.labels.items_tuple) for s in streams}
     needles, _ = pushable_contains(query.stages)
     pipeline = Pipeline(query.stages)
+    query_parser = next(
+        (_PARSER_NAMES[type(st)] for st in query.stages if type(st) in _PARSER_NAMES), ""
+    )
     taken = 0
     for entry in reader.entries(
         list(labels_of), start_ns, end_ns, direction="backward", contains=needles
@@ -215,7 +225,11 @@ def sample_fields(
         if row is None:
             continue
         taken += 1
-        parser, pairs = _fields_of(row.line)
+        if query_parser and row.parsed:  # the query parses: report what its parser found
+            parser = query_parser
+            pairs = [(k, row.labels[k]) for k in sorted(row.parsed) if not k.startswith("__")]
+        else:
+            parser, pairs = _fields_of(row.line)
         for name, value in pairs:
             f = found.setdefault(name, _Field())
             if len(f.values) < 10_000:

@@ -519,3 +519,13 @@ def test_structured_metadata_folded_or_categorized(server: LiveServer) -> None:
         {**params, "query": '{container="meta"} | trace_id="t1"'},
     )
     assert len(filtered.json()["data"]["result"]) == 1
+
+
+def test_detected_fields_of_a_query_with_a_parser(server: LiveServer) -> None:
+    span = {"start": str(PUSH_T0 - SEC), "end": str(PUSH_T0 + 60 * 3600 * SEC)}
+    q = '{container="api"} | pattern "level=<lvl> msg=<msg> took=<took>"'
+    fields = _get(server, "/loki/api/v1/detected_fields", {**span, "query": q}).json()["fields"]
+    by_name = {f["label"]: f for f in fields}
+    assert set(by_name) == {"lvl", "msg", "took"}
+    assert by_name["took"]["type"] == "duration" and by_name["took"]["parsers"] == ["pattern"]
+    assert by_name["lvl"]["cardinality"] == 1
