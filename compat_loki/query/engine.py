@@ -1,10 +1,10 @@
 """LogQL evaluation over a ``LogReader``: log queries → streams, metric queries → matrix/vector.
 
 The engine sees storage only through ``compat_loki.query.reader`` (DESIGN §1: parser ≠
-engine ≠ storage ≠ HTTP). Line filters ``|= "x"`` in front of the pipeline go to the
-reader as ``contains`` so the store's trigram index pre-filters; the pipeline still checks
-every line. A log query whose pipeline is only such filters also hands ``limit`` to the
-reader, which then stops reading after ``limit`` lines (Loki's ``limit`` is over all streams).
+engine ≠ storage ≠ HTTP). Log queries are read by ``logquery`` (newest lines first, the
+store's trigram index for rare ``|= "x"`` needles, ``limit`` over all streams); range
+aggregations by ``rangeagg`` (counts pushed to the store when it can); vector operators
+and aggregations by ``vectorops``. This module dispatches and shapes typed results.
 
 Every loop checks a deadline, so a pathological query ends with a 503 instead of holding
 a worker forever; RE2 keeps every regex linear.
