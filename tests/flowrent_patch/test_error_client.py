@@ -100,12 +100,12 @@ def test_tracker_down_costs_nothing_and_warns(caplog: pytest.LogCaptureFixture) 
 
 
 def test_slow_tracker_does_not_delay_the_response() -> None:
-    with CaptureServer(status=201, reply={}, delay=1.5) as tracker:
+    with CaptureServer(status=201, reply={}, delay=2.0) as tracker:
         configure(tracker.url)
         with LiveServer(make_app()) as srv:
             started = time.perf_counter()
             assert httpx.post(srv.url + "/bookings/1/cancel").status_code == 500
-            assert time.perf_counter() - started < 1.0, "fire-and-forget"
+            assert time.perf_counter() - started < 1.5, "fire-and-forget"
             assert httpx.get(srv.url + "/_drain").json() == {"sent": 1, "failed": 0}
 
 
