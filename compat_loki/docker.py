@@ -23,6 +23,7 @@ from core.timeparse import parse_time_ns
 
 _encode_basestring = json.encoder.encode_basestring
 _STREAMS = {"stdout": '"stdout"', "stderr": '"stderr"'}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_SPECIAL = re.compile("[<>&\u2028\u2029]")
 _GO_ESCAPES = {
     "<": "\\u003c",
@@ -50,7 +51,7 @@ def clean_text(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
+        return _SURROGATE.sub("\ufffd", text)
     return text
 
 

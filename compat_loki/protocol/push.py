@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from compat_loki.docker import clean_text
 from compat_loki.protocol.proto import push_pb2
 from core.errors import BadRequest
 from core.timeparse import parse_time_ns
@@ -189,6 +190,13 @@ def decode_json(body: bytes) -> list[PushStream]:
         if not isinstance(obj, dict):
             raise BadRequest("each stream must be an object")
         streams.append(_legacy_stream(obj) if "labels" in obj else _v1_stream(obj))
+    if b"\\ud" in body or b"\\uD" in body:
+        # "\ud800" alone decodes to a lone surrogate, which is not storable UTF-8
+        for stream in streams:
+            stream.labels = {clean_text(k): clean_text(v) for k, v in stream.labels.items()}
+            for e in stream.entries:
+                e.line = clean_text(e.line)
+                e.metadata = tuple((clean_text(k), clean_text(v)) for k, v in e.metadata)
     return streams
 
 

@@ -264,3 +264,19 @@ def test_ring_buffer_holds_max_entries(
         assert body["total"] == 50
         assert body["logs"][-1]["message"] == "line 70"
         assert client.get("/health").json()["logs_indexed"] == 50
+
+
+def test_lone_surrogate_and_nul_lines_are_stored(client: TestClient) -> None:
+    body = (
+        b'{"streams":[{"stream":{"app":"odd"},'
+        b'"values":[["%d","half \\ud800 x"],["%d","nul \\u0000 y"]]}]}'
+    )
+    now = time.time_ns()
+    res = client.post(
+        "/loki/api/v1/push",
+        content=body % (now, now + 1),
+        headers={**KEY, "Content-Type": "application/json"},
+    )
+    assert res.status_code == 204, res.text
+    logs = client.get("/api/logs", params={"container": "odd"}).json()["logs"]
+    assert [log["message"] for log in logs] == ["nul \x00 y", "half \ufffd x"]

@@ -150,3 +150,10 @@ def test_validate_splits_good_and_bad() -> None:
     out = list(validate([s], now))
     assert isinstance(out[0], Rejected) and "too new" in out[0].message
     assert isinstance(out[1], PushStream) and [e.line for e in out[1].entries] == ["ok"]
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    body = b'{"streams":[{"stream":{"a":"x\\ud800"},"values":[["1","bad \\udc00 half"]]}]}'
+    (stream,) = decode_json(body)
+    assert stream.labels == {"a": "x\ufffd"} and stream.entries[0].line == "bad \ufffd half"
+    stream.entries[0].line.encode("utf-8")
