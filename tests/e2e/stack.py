@@ -116,6 +116,7 @@ class Demo:
     flush_interval: float = 0.5
     buffer_size: int = 10_000
     unreachable: bool = False  # point every client at ports where nothing listens
+    workers: int = 1
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -144,6 +145,7 @@ class Demo:
             f"--metrics-url={metrics_url}",
             *extra,
             f"--port={self.port}",
+            f"--workers={self.workers}",
             f"--flush-interval={self.flush_interval}",
             f"--buffer-size={self.buffer_size}",
             "--job-interval=1",

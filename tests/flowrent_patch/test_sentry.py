@@ -146,3 +146,19 @@ def test_breadcrumbs_of_the_stacks_own_traffic_are_dropped() -> None:
     urls = [b.get("data", {}).get("url") for b in event["breadcrumbs"]["values"]]
     assert not any(u and u.startswith(collector.url) for u in urls)
     assert any(u and "localhost" in u for u in urls)
+
+
+def test_traced_requests_send_scrubbed_transactions() -> None:
+    with CaptureServer(status=200, reply={"id": "x"}) as tracker:
+        settings = settings_for(tracker).model_copy(update={"sentry_traces_sample_rate": 1.0})
+        init_sentry(settings)
+        with LiveServer(make_app()) as srv:
+            assert httpx.get(srv.url + "/teapot?contact=" + EMAIL).status_code == 503
+        sentry_sdk.flush(5)
+        captured = tracker.wait_for(1)
+    events = [e for c in captured for e in c.events()]
+    transactions = [e for e in events if e.get("type") == "transaction"]
+    assert [t["transaction"] for t in transactions] == ["/teapot"]
+    assert not [e for e in events if e.get("type") != "transaction"], "503 is not an error"
+    raw = b"".join(c.body for c in captured).decode()
+    assert EMAIL not in raw and "[email]" in raw
