@@ -26,6 +26,7 @@ _RECORD_FIELDS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "taskName", "color_message"}
 )
+_OWN_FIELDS = frozenset({"ts", "level", "logger", "msg", "exc", "stack", "trace_id"})
 
 
 class JSONFormatter(logging.Formatter):
@@ -36,30 +37,36 @@ class JSONFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC)
+        msg = record.getMessage()
+        extra = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RECORD_FIELDS and not key.startswith("_") and key not in _OWN_FIELDS
+        }
+        exc = None
+        if record.exc_info:
+            exc = self.formatException(record.exc_info)
+        elif record.exc_text:
+            exc = record.exc_text
+        if self.redact:  # ts, level and logger are ours: only what the app wrote is scanned
+            msg = scrub_text(msg)
+            extra = scrub(extra) if extra else extra
+            exc = scrub_text(exc) if exc else exc
         out: dict[str, Any] = {
             "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": msg,
+            **extra,
         }
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_FIELDS and not key.startswith("_") and key not in out:
-                out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            out["exc"] = record.exc_text
+        if exc:
+            out["exc"] = exc
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
         if self.trace_ids:
             trace_id = current_trace_id()
             if trace_id:
                 out["trace_id"] = trace_id
-        if self.redact:
-            out["msg"] = scrub_text(out["msg"])
-            if "exc" in out:
-                out["exc"] = scrub_text(out["exc"])
-            out = scrub(out)
         return json.dumps(out, default=str, ensure_ascii=False)
 
 

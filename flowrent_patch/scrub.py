@@ -68,6 +68,7 @@ ADDRESS_AFTER_RE = re.compile(
     rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'\-]*\s+){{1,4}}(?:{_STREET_WORDS_AFTER})(?!\w)"
 )
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DIGIT = re.compile(r"\d")
 
 SENSITIVE_KEY_RE = re.compile(
     r"(?:^|[_\-\s])(?:e-?mail|mail|phone|telephone|mobile|tel|address|street|postcode|"
@@ -107,6 +108,8 @@ def scrub_text(text: str) -> str:
         return text
     if "@" in text:
         text = EMAIL_RE.sub("[email]", text)
+    if not _DIGIT.search(text):  # phones and street addresses both need a digit
+        return text
     text = ADDRESS_BEFORE_RE.sub("[address]", text)
     text = ADDRESS_AFTER_RE.sub("[address]", text)
     return PHONE_RE.sub(_phone_sub, text)
