@@ -20,7 +20,8 @@ Why it is shaped like this:
   429) puts its points back; counter increments merge, so totals survive an outage
   exactly. The buffer never holds more than ``max_points`` points: past that the oldest
   histogram observations are dropped and counted in ``dropped`` (SPEC §9.2 "drop
-  metrics, continue processing"). A 4xx other than 429 means the batch itself is wrong;
+  metrics, continue processing"); gauges and then whole counter series go only when
+  there are more distinct series than the bound. A 4xx other than 429 means the batch itself is wrong;
   it is dropped and counted rather than retried forever.
 * **Fork-safe.** A process forked from one holding a client (gunicorn ``--preload``)
   starts with an empty buffer, its own flush thread and its own connection.
@@ -202,6 +203,10 @@ class MetricsClient:
                 self.dropped += 1
             while self._size() > self.max_points and self._gauges:
                 self._gauges.pop(next(iter(self._gauges)))
+                self.dropped += 1
+            while self._size() > self.max_points and self._counters:
+                # more distinct counter series than the bound: the oldest series go
+                self._counters.pop(next(iter(self._counters)))
                 self.dropped += 1
 
     @staticmethod

@@ -206,3 +206,18 @@ def test_lifespan_flushes_on_shutdown() -> None:
             assert httpx.get(srv.url + "/").status_code == 200
             assert collector.requests == []
     assert [p["name"] for p in points(collector)] == ["visits_total"]
+
+
+def test_bound_holds_when_new_series_arrive_during_a_failing_flush() -> None:
+    with CaptureServer(status=503, reply={}, delay=0.5) as collector:
+        client = MetricsClient(collector.url, TEST_KEY, max_points=10)
+        for i in range(10):
+            client.counter("c_total", {"n": i})
+        flushing = threading.Thread(target=client.flush)
+        flushing.start()
+        collector.wait_for(1)  # the batch is in flight: the buffer is empty meanwhile
+        for i in range(10, 25):
+            client.counter("c_total", {"n": i})
+        flushing.join()
+    assert client.buffered == 10, "put back, then trimmed to the bound"
+    assert client.dropped == 15
