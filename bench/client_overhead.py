@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 REQUESTS_PER_ROUND = 3000
-ROUNDS = 3
+ROUNDS = 5
 PATHS = ["/health", "/availability?item_type=bike&date=2030-01-01", "/bookings/1"]
 
 

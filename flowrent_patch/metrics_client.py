@@ -21,8 +21,8 @@ Why it is shaped like this:
   exactly. The buffer never holds more than ``max_points`` points: past that the oldest
   histogram observations are dropped and counted in ``dropped`` (SPEC §9.2 "drop
   metrics, continue processing"); gauges and then whole counter series go only when
-  there are more distinct series than the bound. A 4xx other than 429 means the batch itself is wrong;
-  it is dropped and counted rather than retried forever.
+  there are more distinct series than the bound. A 4xx other than 429 means the batch
+  itself is wrong; it is dropped and counted rather than retried forever.
 * **Fork-safe.** A process forked from one holding a client (gunicorn ``--preload``)
   starts with an empty buffer, its own flush thread and its own connection.
 """
