@@ -20,6 +20,7 @@ from core.timeparse import parse_duration_ms
 COMPACT_GRACE_MS = 120_000  # a block is packed once it ended this long ago
 BATCH_ROWS = 20_000
 HEAD_WAKE_ROWS = 200_000
+QUIET_S = 10.0  # a block still receiving samples is packed once they stop
 MAX_STEPS = 500  # per run; the next run continues
 
 
@@ -38,7 +39,7 @@ async def compact(ctx: ServiceContext, now_ms: int | None = None) -> int:
     cutoff = (now_ms or _now_ms()) - COMPACT_GRACE_MS
     total = 0
     for _ in range(MAX_STEPS):
-        n = await ctx.writer.run(lambda c: store.compact_head(c, cutoff))
+        n = await ctx.writer.run(lambda c: store.compact_head(c, cutoff, QUIET_S))
         total += n
         if n == 0:
             break

@@ -58,6 +58,20 @@ def _known(conn: sqlite3.Connection) -> dict[int, list[int]]:
     return entry[1]
 
 
+# Per writer connection: block → monotonic time of its last append. Compaction leaves a
+# block alone while samples still arrive for it (a backfill fills one block after the
+# other): re-packing a block after every small batch cost ~100 µs per sample (measured).
+_TOUCHED: dict[int, tuple[sqlite3.Connection, dict[int, float]]] = {}
+
+
+def _touched(conn: sqlite3.Connection) -> dict[int, float]:
+    entry = _TOUCHED.get(id(conn))
+    if entry is None or entry[0] is not conn:
+        entry = (conn, {})
+        _TOUCHED[id(conn)] = entry
+    return entry[1]
+
+
 def forget_known(conn: sqlite3.Connection) -> None:
     _known(conn).clear()
 
@@ -196,6 +210,13 @@ def _insert_head(
         return 0
     _touch_series(conn, bounds)
     conn.executemany("INSERT OR REPLACE INTO head (series_id, ts, value) VALUES (?, ?, ?)", rows)
+    touched = _touched(conn)
+    now = time.monotonic()
+    lo_b = min(lo for lo, _ in bounds.values()) // BLOCK_MS
+    hi_b = max(hi for _, hi in bounds.values()) // BLOCK_MS
+    blocks = range(lo_b, hi_b + 1) if hi_b - lo_b <= 96 else {ts // BLOCK_MS for _, ts, _ in rows}
+    for b in blocks:
+        touched[b] = now
     _mark_late(conn, (ts for _, ts, _ in rows))
     hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS  # by arrival, for /health's 24 h
     conn.execute(
@@ -236,18 +257,29 @@ def _mark_late(conn: sqlite3.Connection, timestamps: Iterable[int]) -> None:
 # --- head compaction -------------------------------------------------------------------
 
 
-def compact_head(conn: sqlite3.Connection, cutoff_ms: int) -> int:
-    """Pack the oldest block of the head that ended before ``cutoff_ms`` into chunks.
+def compact_head(conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0) -> int:
+    """Pack the oldest block of the head that ended before ``cutoff_ms`` and got no samples
+    for ``quiet_s`` seconds into chunks.
 
     Returns the samples moved; one block (30 min of every series) per call keeps each
     writer job short, so call again until it returns 0.
     """
-    first = conn.execute("SELECT min(ts) FROM head").fetchone()[0]
-    if first is None:
+    touched = _touched(conn)
+    now = time.monotonic()
+    start = -(2**62)
+    for _ in range(1000):
+        first = conn.execute("SELECT min(ts) FROM head WHERE ts >= ?", (start,)).fetchone()[0]
+        if first is None:
+            return 0
+        block = first // BLOCK_MS
+        if (block + 1) * BLOCK_MS > cutoff_ms:
+            return 0  # still open (or within the grace period)
+        if now - touched.get(block, 0.0) >= quiet_s:
+            break
+        start = (block + 1) * BLOCK_MS  # still being filled: try the next block
+    else:
         return 0
-    block = first // BLOCK_MS
-    if (block + 1) * BLOCK_MS > cutoff_ms:
-        return 0  # still open (or within the grace period)
+    touched.pop(block, None)
     lo, hi = block * BLOCK_MS, (block + 1) * BLOCK_MS
     old_chunks = dict(
         conn.execute("SELECT series_id, data FROM chunks WHERE block = ?", (block,)).fetchall()
