@@ -35,11 +35,11 @@ def _trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-async def compact(ctx: ServiceContext, now_ms: int | None = None) -> int:
+async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float = QUIET_S) -> int:
     cutoff = (now_ms or _now_ms()) - COMPACT_GRACE_MS
     total = 0
     for _ in range(MAX_STEPS):
-        n = await ctx.writer.run(lambda c: store.compact_head(c, cutoff, QUIET_S))
+        n = await ctx.writer.run(lambda c: store.compact_head(c, cutoff, quiet_s))
         total += n
         if n == 0:
             break

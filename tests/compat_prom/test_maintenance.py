@@ -25,7 +25,9 @@ def test_jobs_compact_roll_up_and_expire(make_settings: Callable[..., Any]) -> N
         lab = Labels({"__name__": "jobs_total", "k": "v"})
         vals = [float(i) for i in range(len(ts))]
         ctx.writer.run_sync(lambda c: store.append_samples(c, [(lab, ts, vals)]))
-        moved = client.portal.call(maintenance.compact, ctx)
+        # blocks that just got samples wait for QUIET_S before they are packed
+        assert client.portal.call(maintenance.compact, ctx) == 0
+        moved = client.portal.call(maintenance.compact, ctx, None, 0.0)
         assert moved > 0.8 * len(ts)
         # retention never deletes what is not rolled up yet
         client.portal.call(maintenance.retention, ctx)
