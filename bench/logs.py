@@ -237,6 +237,39 @@ def push_all(
     return elapsed
 
 
+def tailer_in_process(work: Path, n: int) -> None:
+    """The tailer and the writer alone in this process: parse and store overlap or not."""
+    from compat_loki import store
+    from compat_loki.tail import Tailer
+    from core import migrations
+    from core.db import prepare_file
+    from core.writer import Writer
+
+    sources = work / "inproc-containers"
+    write_docker_tree(sources, make_lines(n, seed=11))
+    db = work / "inproc" / "logs.db"
+    prepare_file(db)
+    migrations.upgrade(db, ROOT / "compat_loki" / "migrations", "0002")
+    writer = Writer(db)
+    writer.start()
+    tailer = Tailer(
+        sources,
+        None,
+        n,
+        {},
+        lambda recs, cur: writer.submit(lambda c: store.store_tail_batch(c, recs, cur, 2 * n)),
+    )
+    cpu, started = time.process_time(), time.perf_counter()
+    while tailer.stats.lines < n and time.perf_counter() - started < DEADLINE:
+        tailer.tick()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    writer.stop()
+    print(
+        f"  {tailer.stats.lines:,} lines in {wall:.1f} s = {tailer.stats.lines / wall:,.0f} "
+        f"lines/s; CPU {cpu:.1f} s (parallelism {cpu / wall:.2f}); load {load()}"
+    )
+
+
 def latency(
     server: Server, params: dict[str, Any] | None, path: str, rounds: int = 9
 ) -> tuple[float, float, Any]:
@@ -315,6 +348,10 @@ def main() -> int:
             f"  on disk: {server.db_bytes() / count:.0f} bytes/line "
             f"({server.db_bytes() / 1e6:.0f} MB, {count:,} lines, all indexes)"
         )
+
+        small = min(n, 300_000)
+        print(f"== tailer + writer in this process (no HTTP, no subprocess), {small:,} lines")
+        tailer_in_process(work, small)
 
         if not args.skip_push:
             print("== push path (Loki protobuf+snappy, 2,000 lines per request, 2 senders)")
