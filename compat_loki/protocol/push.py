@@ -26,10 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from compat_loki.docker import clean_text
-from compat_loki.protocol.proto import push_pb2
 from core.errors import BadRequest
 from core.timeparse import parse_time_ns
 
@@ -205,6 +202,11 @@ def decode_json(body: bytes) -> list[PushStream]:
 
 def decode_protobuf(message: bytes) -> list[PushStream]:
     """A snappy-decoded ``logproto.PushRequest`` → streams."""
+    # imported on the first protobuf push: ~2 MB of RSS a Docker-only setup never needs
+    from google.protobuf.message import DecodeError
+
+    from compat_loki.protocol.proto import push_pb2
+
     request = push_pb2.PushRequest()
     try:
         request.ParseFromString(message)
