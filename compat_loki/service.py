@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from compat_loki import api, store, ui
+from compat_loki import api, query_api, store, ui
 from compat_loki.live import Notifier
 from compat_loki.records import LogRecord
 from compat_loki.settings import LogsSettings
@@ -26,15 +24,6 @@ SETTINGS = LogsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0002"
 RETENTION_SECONDS = 5.0
-
-
-def _routers() -> list[APIRouter]:
-    routers = [api.router, ui.router]
-    # The Loki query API (an issue of its own) registers itself here once it exists.
-    if importlib.util.find_spec("compat_loki.query_api") is not None:
-        query_api = importlib.import_module("compat_loki.query_api")
-        routers.append(query_api.router)
-    return routers
 
 
 def render_error(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
@@ -103,7 +92,7 @@ def create_app(settings: LogsSettings) -> FastAPI:
         settings=settings,
         migrations_dir=MIGRATIONS,
         head_revision=HEAD,
-        routers=_routers(),
+        routers=[api.router, query_api.router, ui.router],
         health=_health,
         render_error=render_error,
         on_startup=[_start],
