@@ -15,6 +15,11 @@ live ids are contiguous and the entry count is ``max(id) - min(id) + 1`` (two in
 instead of ``count(*)`` over the table). Each trim deletes at most ``TRIM_BATCH`` rows, FTS
 'delete' commands first (a contentless table must be told the indexed text), so one write
 transaction never holds the writer for long.
+
+Why one module past 600 lines: DESIGN keeps every SQL statement of the service in
+``store.py``, and the four parts here (writes + ring buffer, cursors, the LogQL reader, the
+native API's reads) share the search plan (``FTS_DRIVEN``, ``trigram_query``) and the
+stream table; each part is a section below.
 """
 
 from __future__ import annotations
