@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 
 from compat_loki import ingest, store
 from compat_loki.docker import rebuild_raw
+from compat_loki.levels import normalize
 from compat_loki.live import Notifier
 from compat_loki.store import LogFilter, LogRow
 from core.context import ServiceContext
@@ -65,7 +66,7 @@ def row_json(row: LogRow) -> dict[str, Any]:
         "ts_ns": str(row.ts_ns),
         "container": store.source_name(row.labels),
         "stream": labels.get("stream", ""),
-        "level": labels.get("level", "").upper(),
+        "level": normalize(labels.get("level")) or labels.get("level", "").upper(),
         "message": row.line,
         "labels": labels,
         "metadata": dict(row.metadata),
