@@ -139,11 +139,17 @@ def insert_entries(
         for r in records
     ]
     if any("\x00" in r.line or (r.raw and "\x00" in r.raw) for r in records):
-        # SQLite's JSON functions cut text at a NUL, so such (rare) batches go row by row
+        # SQLite's text functions (JSON, replace) and the FTS tokenizer stop at a NUL, so
+        # such (rare) batches go row by row, and the index gets the line with NULs as spaces
+        # (a trigram without a NUL is kept; ``trigram_query`` never asks for one with a NUL)
         conn.executemany(
             "INSERT INTO entries (id, ts, stream_id, line, raw, metadata) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(first + i, *row) for i, row in enumerate(rows)],
+        )
+        conn.executemany(
+            "INSERT INTO entries_fts (rowid, grams) VALUES (?, ?)",
+            [(first + i, r.line.replace("\x00", " ")) for i, r in enumerate(records)],
         )
     else:
         # One statement per batch (the rows as one JSON array), not executemany: sqlite3
@@ -156,10 +162,10 @@ def insert_entries(
             "FROM json_each(?)",
             (first, json.dumps(rows, ensure_ascii=False)),
         )
-    conn.execute(
-        "INSERT INTO entries_fts (rowid, grams) SELECT id, line FROM entries WHERE id >= ?",
-        (first,),
-    )
+        conn.execute(
+            "INSERT INTO entries_fts (rowid, grams) SELECT id, line FROM entries WHERE id >= ?",
+            (first,),
+        )
     spans: dict[int, list[int]] = {}
     for r in records:
         sid = ids[r.labels]
@@ -209,14 +215,20 @@ def trim(conn: sqlite3.Connection, max_entries: int, batch: int = TRIM_BATCH) ->
     if excess <= 0:
         return 0
     upto = lo + min(excess, batch) - 1
+    # One statement, no row through Python (see insert_entries on the GIL); the index must
+    # be told the text it was given, so lines with a NUL (indexed as spaces) go apart.
+    conn.execute(
+        "INSERT INTO entries_fts (entries_fts, rowid, grams) SELECT 'delete', id, line "
+        "FROM entries WHERE id <= ? AND instr(CAST(line AS BLOB), X'00') = 0",
+        (upto,),
+    )
+    with_nul = conn.execute(
+        "SELECT id, line FROM entries WHERE id <= ? AND instr(CAST(line AS BLOB), X'00') > 0",
+        (upto,),
+    ).fetchall()
     conn.executemany(
         "INSERT INTO entries_fts (entries_fts, rowid, grams) VALUES ('delete', ?, ?)",
-        (
-            (rid, line)
-            for rid, line in conn.execute(
-                "SELECT id, line FROM entries WHERE id <= ?", (upto,)
-            ).fetchall()
-        ),
+        [(rid, line.replace("\x00", " ")) for rid, line in with_nul],
     )
     conn.executemany(
         "UPDATE streams SET n = n - ? WHERE id = ?",

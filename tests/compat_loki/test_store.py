@@ -185,3 +185,16 @@ def test_logs_after_pages_and_never_skips(ctx: ServiceContext) -> None:
         assert [r.line for r in rows] == ["a\x00b"] and scanned == after
         rows, _, _ = store.logs_after(conn, first - 1, LogFilter(level="error"), 10)
         assert rows == []
+
+
+def test_nul_lines_are_found_and_trimmed_from_the_index(ctx: ServiceContext) -> None:
+    load(ctx, [LogRecord(APP, T0 + i, f"x\x00needle{i}") for i in range(4)])
+    load(ctx, [LogRecord(APP, T0 + 10 + i, f"needle plain {i}") for i in range(4)])
+    with ctx.db.read() as conn:
+        assert query_logs(conn, LogFilter(search="\x00NEEDLE"), limit=10, offset=0)[1] == 4
+        assert query_logs(conn, LogFilter(search="needle"), limit=10, offset=0)[1] == 8
+    write(ctx, lambda c: store.trim(c, 5))
+    with ctx.db.read() as conn:
+        fts = "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH '\"eed\"'"
+        assert conn.execute(fts).fetchone()[0] == 5  # the index forgot exactly the 3 trimmed
+        assert query_logs(conn, LogFilter(search="needle"), limit=10, offset=0)[1] == 5
