@@ -20,7 +20,7 @@ from core.timeparse import parse_duration_ms
 COMPACT_GRACE_MS = 120_000  # a block is packed once it ended this long ago
 BATCH_ROWS = 20_000
 HEAD_WAKE_ROWS = 200_000
-QUIET_S = 10.0  # a block still receiving samples is packed once they stop
+QUIET_S = 2.0  # a block still receiving samples is packed once they stop
 MAX_STEPS = 500  # per run; the next run continues
 
 
@@ -112,6 +112,6 @@ def register(ctx: ServiceContext) -> None:
     async def retention_job() -> None:
         await retention(ctx)
 
-    ctx.extra["compact_job"] = ctx.jobs.every("metrics-compact", 300, compact_job)
+    ctx.extra["compact_job"] = ctx.jobs.every("metrics-compact", 60, compact_job)
     ctx.jobs.every("metrics-aggregate", settings.aggregation_interval, aggregate_job)
     ctx.jobs.every("metrics-retention", 600, retention_job)
