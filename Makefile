@@ -35,8 +35,13 @@ setup-browser:
 setup-prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed; tests that need it will be skipped"
 
+# Without a readable Docker log folder (a dev machine), the log store tails ./data/docker,
+# where `flowmon demo` writes its Docker-shaped json-file logs.
 run: setup
-	$(BIN)/flowmon all
+	@if [ -z "$$LOG_SOURCES$$LOGS_LOG_SOURCES" ] && [ ! -r /var/lib/docker/containers ]; then \
+		echo "no /var/lib/docker/containers here: the log store tails ./data/docker"; \
+		export LOGS_LOG_SOURCES=./data/docker; fi; \
+	exec $(BIN)/flowmon all
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
