@@ -353,21 +353,22 @@ def _memo_filter(pairs: Iterable[tuple[str, int]], m: Matcher, want: bool) -> se
     return out
 
 
-def find_series(
-    conn: sqlite3.Connection,
-    matchers: Sequence[Matcher],
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    kind: int = KIND_SAMPLES,
-) -> list[_Series]:
-    """Series matching every matcher (Prometheus semantics: absent label == "")."""
+def _resolve_postings(
+    conn: sqlite3.Connection, matchers: Sequence[Matcher], pending_below: int = 0
+) -> tuple[set[int] | None, set[int], list[Matcher]] | None:
+    """Matchers resolved on the postings index: (candidate ids, or None for "every series";
+    ids to exclude; matchers left to check on label sets), or None when nothing can match.
+
+    Once fewer than ``pending_below`` candidates remain, the other matchers are left pending:
+    checking them on the few candidates' label sets is cheaper than scanning postings.
+    """
     ordered = sorted(matchers, key=lambda m: (m.op != "=" or m.value == "", m.op != "=~"))
     candidates: set[int] | None = None
     excluded: set[int] = set()
     pending: list[Matcher] = []
     for m in ordered:
-        if candidates is not None and len(candidates) <= 2000:
-            pending.append(m)  # cheaper to check on the few candidates' label sets
+        if candidates is not None and len(candidates) <= pending_below:
+            pending.append(m)
             continue
         if m.op == "=" and m.value != "":
             cur = conn.execute(
@@ -382,7 +383,22 @@ def find_series(
             ids = _memo_filter(pairs, m, True)
         candidates = ids if candidates is None else candidates & ids
         if not candidates:
-            return []
+            return None
+    return candidates, excluded, pending
+
+
+def find_series(
+    conn: sqlite3.Connection,
+    matchers: Sequence[Matcher],
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    kind: int = KIND_SAMPLES,
+) -> list[_Series]:
+    """Series matching every matcher (Prometheus semantics: absent label == "")."""
+    resolved = _resolve_postings(conn, matchers, pending_below=2000)
+    if resolved is None:
+        return []
+    candidates, excluded, pending = resolved
     sql = "SELECT id, labels, first_ms, last_ms FROM series WHERE kind = ?"
     params: list[Any] = [kind]
     if candidates is not None:
@@ -438,25 +454,20 @@ def series_with_data(
 ) -> set[int]:
     """Which of ``ids`` have a sample (raw, or a rollup bucket) in ``[start, end]``.
 
-    Chunks entirely inside the range answer without decoding; only the ones straddling an
-    edge are unpacked.
+    Cheapest first, each step only for the ids still unanswered: chunks (indexed by series;
+    the ones entirely inside the range answer without decoding), rollups (indexed), then the
+    head, whose key starts with the time (a few ids are probed one by one: the scan stops at
+    a series' first sample in the range).
     """
+    found: set[int] = set()
     if not ids:
-        return set()
-    param = _ids_param(ids)
-    found = {
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT series_id FROM head WHERE series_id IN"
-            " (SELECT value FROM json_each(?)) AND ts BETWEEN ? AND ?",
-            (param, start_ms, end_ms),
-        )
-    }
+        return found
+    edges = (start_ms, end_ms)
     for sid, data in conn.execute(
         "SELECT series_id, CASE WHEN min_ms >= ? AND max_ms <= ? THEN NULL"
         " ELSE data END FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
         " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ?",
-        (start_ms, end_ms, param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
+        (start_ms, end_ms, _ids_param(ids), start_ms // BLOCK_MS, end_ms // BLOCK_MS, *edges),
     ):
         if sid in found:
             continue
@@ -470,6 +481,23 @@ def series_with_data(
                 "SELECT DISTINCT series_id FROM rollups WHERE series_id IN"
                 " (SELECT value FROM json_each(?)) AND bucket BETWEEN ? AND ?",
                 (_ids_param(rest), start_ms - HOUR_MS + 1, end_ms - MINUTE_MS + 1),
+            )
+        )
+        rest = [i for i in rest if i not in found]
+    if 0 < len(rest) <= 64:
+        for sid in rest:
+            if conn.execute(
+                "SELECT 1 FROM head WHERE ts BETWEEN ? AND ? AND series_id = ? LIMIT 1",
+                (start_ms, end_ms, sid),
+            ).fetchone():
+                found.add(sid)
+    elif rest:
+        found.update(
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT series_id FROM head WHERE series_id IN"
+                " (SELECT value FROM json_each(?)) AND ts BETWEEN ? AND ?",
+                (_ids_param(rest), start_ms, end_ms),
             )
         )
     return found
@@ -567,20 +595,66 @@ class StoreReader:
         return [s.labels for s in self._with_data(matchers, start_ms, end_ms)]
 
     def label_names(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[str]:
-        names: set[str] = set()
-        for s in self._with_data(matchers, start_ms, end_ms):
-            names.update(s.labels)
-        return sorted(names)
+        return sorted(_keys_with_data(self.conn, None, matchers, start_ms, end_ms))
 
     def label_values(
         self, name: str, matchers: Sequence[Matcher], start_ms: int, end_ms: int
     ) -> list[str]:
-        values: set[str] = set()
-        for s in self._with_data(matchers, start_ms, end_ms):
-            v = s.labels.get(name)
-            if v:
-                values.add(v)
-        return sorted(values)
+        return sorted(v for v in _keys_with_data(self.conn, name, matchers, start_ms, end_ms) if v)
+
+
+def _keys_with_data(
+    conn: sqlite3.Connection,
+    name: str | None,
+    matchers: Sequence[Matcher],
+    start_ms: int,
+    end_ms: int,
+) -> set[str]:
+    """Label names (``name`` None) or the values of label ``name`` carried by a matching
+    series with samples in the range, answered from the postings index alone.
+
+    A key is shown once ONE of its series has data in the range, so each key is checked on
+    its most recent series first (one row per key from SQL), and only the keys whose
+    representative has no data there are checked on their other series. No labels JSON is
+    parsed: Grafana's metric browser asks this for every series (< 5 ms for ~1,000 series,
+    docs/prometheus-api.md).
+    """
+    resolved = _resolve_postings(conn, matchers)
+    if resolved is None:
+        return set()
+    candidates, excluded, _ = resolved
+    key = "p.name" if name is None else "p.value"
+    where = "s.kind = 0 AND s.last_ms >= ? AND s.first_ms <= ?"
+    params: list[Any] = [start_ms, end_ms]
+    if name is not None:
+        where += " AND p.name = ?"
+        params.append(name)
+    if candidates is not None:
+        where += " AND p.series_id IN (SELECT value FROM json_each(?))"
+        params.append(_ids_param(candidates))
+    if excluded:
+        where += " AND p.series_id NOT IN (SELECT value FROM json_each(?))"
+        params.append(_ids_param(excluded))
+    joined = f"FROM postings p JOIN series s ON s.id = p.series_id WHERE {where}"
+    reps: dict[int, list[str]] = defaultdict(list)
+    for k, sid, _ in conn.execute(
+        f"SELECT {key}, p.series_id, max(s.last_ms) {joined} GROUP BY {key}", params
+    ):
+        reps[sid].append(k)
+    have = series_with_data(conn, list(reps), start_ms, end_ms)
+    keys = {k for sid in have for k in reps[sid]}
+    missing = [k for sid, ks in reps.items() if sid not in have for k in ks]
+    if missing:
+        others: dict[int, list[str]] = defaultdict(list)
+        for k, sid in conn.execute(
+            f"SELECT {key}, p.series_id {joined} AND {key} IN (SELECT value FROM json_each(?))",
+            [*params, json.dumps(missing)],
+        ):
+            if sid not in reps:
+                others[sid].append(k)
+        for sid in series_with_data(conn, list(others), start_ms, end_ms):
+            keys.update(others[sid])
+    return keys
 
 
 def _prepend_rollups(

@@ -61,6 +61,25 @@ def test_matchers_and_label_queries(tmp_path: Path) -> None:
         assert reader.series([Matcher("__name__", "=", "other")], T0 + 1, T0 + 2) == []
 
 
+def test_label_queries_only_count_series_with_samples_in_the_range(tmp_path: Path) -> None:
+    """The postings-only label answers check samples, not just the series' hour bounds."""
+    with metrics_db(tmp_path) as (w, r):
+        a, b = lab("m", k="a"), lab("m", k="b")
+        gap = [T0 - 1_800_000, T0 + 3 * 3_600_000]  # b's bounds cover T0, its samples do not
+        write(w, lambda c: store.append_samples(c, [(a, [T0], [1.0]), (b, gap, [1.0, 2.0])]))
+        reader = store.StoreReader(r)
+        # b is m's most recent series (checked first) and has nothing at T0: a answers for m
+        assert reader.label_values("__name__", [], T0, T0 + 1) == ["m"]
+        assert reader.label_values("k", [], T0, T0 + 1) == ["a"]
+        assert reader.label_values("k", [Matcher("k", "!=", "a")], T0, T0 + 1) == []
+        assert reader.label_names([Matcher("k", "=~", "b|c")], T0, T0 + 1) == []
+        assert reader.label_names([Matcher("k", "=~", "b|c")], gap[1], gap[1]) == ["__name__", "k"]
+        while write(w, lambda c: store.compact_head(c, gap[1] + store.BLOCK_MS * 2)):
+            pass  # the same answers from packed chunks
+        assert reader.label_values("k", [], T0, T0 + 1) == ["a"]
+        assert reader.label_values("k", [], gap[1] - 1, gap[1] + 1) == ["b"]
+
+
 def test_compaction_keeps_values_bit_exact_and_merges_late_samples(tmp_path: Path) -> None:
     rng = random.Random(7)
     with metrics_db(tmp_path) as (w, r):
