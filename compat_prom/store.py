@@ -18,6 +18,7 @@ one place SQL may live (CONVENTIONS §2); every function is a thin statement wra
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -449,6 +450,70 @@ def raw_samples(
     return out
 
 
+# Decoded chunks, keyed by the blob itself (so a re-packed block can never be served stale):
+# dashboards re-read the same recent blocks on every refresh. ~2.3 KB per 120-sample block,
+# so at most ~10 MB; 4,096 blocks hold the default 1 h of raw data of ~1,300 series.
+_decoded = functools.lru_cache(maxsize=4096)(chunkcodec.decode_arrays)
+
+Points = tuple[list[int], list[float]]
+
+
+def raw_points(
+    conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
+) -> dict[int, Points]:
+    """{series id: (timestamps, values)} in ``[start, end]`` from chunks and head, ascending.
+
+    The read path of ``select``: blocks come in time order per series and are cut at the
+    range edges by bisection, so a series with packed blocks only needs no per-sample work;
+    the head is appended when it starts after the last packed sample (the normal case) and
+    merged sample by sample (the head wins) only when it overlaps.
+    """
+    out: dict[int, Points] = {}
+    if not ids:
+        return out
+    param = _ids_param(ids)
+    for sid, data in conn.execute(
+        "SELECT series_id, data FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
+        " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ? ORDER BY series_id, block",
+        (param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
+    ):
+        stamps, values = _decoded(data)
+        lo = bisect.bisect_left(stamps, start_ms) if stamps[0] < start_ms else 0
+        hi = bisect.bisect_right(stamps, end_ms) if stamps[-1] > end_ms else len(stamps)
+        got = out.get(sid)
+        if got is None:
+            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
+        else:
+            got[0].extend(stamps[lo:hi])
+            got[1].extend(values[lo:hi])
+    head: dict[int, tuple[list[int], list[int]]] = {}
+    for sid, ts, b in conn.execute(
+        "SELECT series_id, ts, value FROM head WHERE series_id IN (SELECT value FROM json_each(?))"
+        " AND ts BETWEEN ? AND ?",
+        (param, start_ms, end_ms),
+    ):
+        pair = head.get(sid)
+        if pair is None:
+            head[sid] = ([ts], [b])
+        else:
+            pair[0].append(ts)
+            pair[1].append(b)
+    for sid, (head_ts, signed) in head.items():
+        head_values = array("d", array("q", signed).tobytes()).tolist()
+        got = out.get(sid)
+        if got is None or not got[0]:
+            out[sid] = (head_ts, head_values)
+        elif head_ts[0] > got[0][-1]:
+            got[0].extend(head_ts)
+            got[1].extend(head_values)
+        else:
+            merged = dict(zip(*got, strict=True))
+            merged.update(zip(head_ts, head_values, strict=True))
+            order = sorted(merged)
+            out[sid] = (order, [merged[t] for t in order])
+    return out
+
+
 def series_with_data(
     conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
 ) -> set[int]:
@@ -562,7 +627,7 @@ class StoreReader:
     ) -> list[SeriesSamples]:
         found = find_series(self.conn, matchers, start_ms, end_ms)
         ids = [s.id for s in found]
-        raw = raw_samples(self.conn, ids, start_ms, end_ms)
+        raw = raw_points(self.conn, ids, start_ms, end_ms)
         need_old: list[int] = []
         if ids and start_ms < earliest_raw_ms(self.conn) + BLOCK_MS:
             # only then can a series' raw data have been cut by retention inside the range
@@ -575,9 +640,7 @@ class StoreReader:
             hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
         result: list[SeriesSamples] = []
         for s in found:
-            points = raw[s.id]
-            timestamps = sorted(points)
-            values = chunkcodec.bits_to_floats([points[t] for t in timestamps])
+            timestamps, values = raw.get(s.id, ([], []))
             if s.id in minute or s.id in hour:
                 timestamps, values = _prepend_rollups(
                     timestamps, values, minute.get(s.id, []), hour.get(s.id, [])

@@ -98,6 +98,27 @@ def test_compaction_keeps_values_bit_exact_and_merges_late_samples(tmp_path: Pat
         assert [bits(v) for v in got.values] == [bits(v) for v in vals]
 
 
+def test_select_merges_head_samples_overlapping_packed_blocks(tmp_path: Path) -> None:
+    with metrics_db(tmp_path) as (w, r):
+        s = lab("g")
+        ts = [T0 + i * 15_000 for i in range(240)]  # two 30-minute blocks
+        write(w, lambda c: store.append_samples(c, [(s, ts, [float(i) for i in range(240)])]))
+        while write(w, lambda c: store.compact_head(c, ts[-1] + store.BLOCK_MS * 2)):
+            pass
+        reader = store.StoreReader(r)
+        (got,) = reader.select([Matcher("__name__", "=", "g")], ts[5], ts[200])
+        assert list(got.timestamps) == ts[5:201]  # cut inside the first and last block
+        assert list(got.values) == [float(i) for i in range(5, 201)]
+        late = [ts[10], ts[10] + 1, ts[-1] + 15_000]  # overwrite, insert, append
+        write(w, lambda c: store.append_samples(c, [(s, late, [STALE, -1.0, -2.0])]))
+        (got,) = reader.select([Matcher("__name__", "=", "g")], ts[0], late[-1])
+        assert list(got.timestamps) == sorted([*ts, late[1], late[2]])
+        assert bits(got.values[10]) == STALE_NAN_BITS  # the head wins, bit-exact
+        assert got.values[11] == -1.0
+        assert got.values[12] == 11.0
+        assert got.values[-1] == -2.0
+
+
 def test_duplicate_timestamp_last_write_wins_and_empty_label_dropped(tmp_path: Path) -> None:
     with metrics_db(tmp_path) as (w, r):
         write(w, lambda c: store.append_samples(c, [(lab("x", a=""), [T0], [1.0])]))
