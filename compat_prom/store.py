@@ -576,6 +576,12 @@ def earliest_raw_ms(conn: sqlite3.Connection) -> int:
     return min(found) if found else 2**62
 
 
+def earliest_rollup_ms(conn: sqlite3.Connection, res: int) -> int:
+    """Oldest bucket of resolution ``res`` (an index lookup); far future when none."""
+    row = conn.execute("SELECT min(bucket) FROM rollups WHERE res = ?", (res,)).fetchone()
+    return 2**62 if row[0] is None else int(row[0])
+
+
 def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
     """Earliest raw sample per series (where raw coverage begins)."""
     param = _ids_param(ids)
@@ -592,26 +598,97 @@ def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
 
 
 def rollup_points(
-    conn: sqlite3.Connection, ids: Sequence[int], res: int, start_ms: int, end_ms: int
-) -> dict[int, list[tuple[int, float]]]:
-    """Per series: (bucket end - 1 ms, last value) of each rollup bucket in the range."""
-    out: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for sid, bucket, last in conn.execute(
-        "SELECT series_id, bucket, last FROM rollups WHERE res = ?"
+    conn: sqlite3.Connection,
+    ids: Sequence[int],
+    res: int,
+    start_ms: int,
+    end_ms: int,
+    *,
+    at_last_sample: bool = False,
+) -> dict[int, Points]:
+    """Per series: (time, last value) of each rollup bucket in the range; the time is the
+    bucket's last millisecond, or with ``at_last_sample`` the time of its last sample.
+
+    The rows are transposed in C (``zip``) and cut per series by bisection: a 24 h panel
+    reads ~1,440 points per series, and a Python loop per row cost ~1 µs each.
+    """
+    at = "coalesce(last_ms, bucket + ? - 1)" if at_last_sample else "bucket + ? - 1"
+    rows = conn.execute(
+        f"SELECT series_id, {at}, last FROM rollups WHERE res = ?"
         " AND series_id IN (SELECT value FROM json_each(?)) AND bucket BETWEEN ? AND ?"
         " AND last IS NOT NULL ORDER BY series_id, bucket",
-        (res, _ids_param(ids), start_ms - res + 1, end_ms - res + 1),
-    ):
-        out[sid].append((bucket + res - 1, last))
+        (res, res, _ids_param(ids), start_ms - res + 1, end_ms - res + 1),
+    ).fetchall()
+    out: dict[int, Points] = {}
+    if not rows:
+        return out
+    sids, stamps, values = zip(*rows, strict=True)
+    i, n = 0, len(sids)
+    while i < n:
+        j = bisect.bisect_right(sids, sids[i], i)
+        out[sids[i]] = (list(stamps[i:j]), list(values[i:j]))
+        i = j
     return out
+
+
+_NONE: Points = ([], [])
+
+
+def _before(points: Points, limit: float) -> Points:
+    k = bisect.bisect_left(points[0], limit)
+    return points if k == len(points[0]) else (points[0][:k], points[1][:k])
+
+
+def _after(points: Points, limit: float) -> Points:
+    k = bisect.bisect_right(points[0], limit)
+    return points if k == 0 else (points[0][k:], points[1][k:])
+
+
+def _first(*layers: Points) -> float:
+    return next((p[0][0] for p in layers if p[0]), math.inf)
+
+
+def _join(*layers: Points) -> Points:
+    parts = [p for p in layers if p[0]]
+    if len(parts) == 1:
+        return parts[0]
+    return [t for p in parts for t in p[0]], [v for p in parts for v in p[1]]
+
+
+def _bucket_lasts(points: Points, res: int) -> Points:
+    """Samples as rollups of ``res`` hold them: each bucket's last non-NaN sample.
+
+    The part of a coarse read finer than ``res`` (raw samples after the watermark; minute
+    rollups after the last hour one) goes through this so a window spanning the seam sees
+    evenly spaced points: mixing minute points with 15 s samples skewed ``rate``'s
+    extrapolation by up to 4 %, hour points with minute ones ``increase`` by 10 %
+    (measured in the tolerance test)."""
+    stamps: list[int] = []
+    values: list[float] = []
+    bucket = None
+    for t, v in zip(*points, strict=True):
+        if v != v:
+            continue  # rollups leave NaN (and the staleness marker) out
+        if t // res == bucket:
+            stamps[-1], values[-1] = t, v
+        else:
+            bucket = t // res
+            stamps.append(t)
+            values.append(v)
+    return stamps, values
 
 
 class StoreReader:
     """``SampleReader`` (compat_prom.query.reader) on the SQLite store.
 
-    Where raw samples no longer cover the start of a range (past RETENTION_RAW), it answers
-    from minute rollups, and before those from hour rollups: one sample per bucket, at the
-    bucket's last millisecond, holding the bucket's last value (counters stay cumulative).
+    Raw samples answer where they exist, unless the caller's ``resolution_ms`` is coarse
+    enough for rollups: from one minute on, the rolled-up part of the range (up to the rollup
+    watermark) is read from minute rollups, from one hour on from hour rollups, and only the
+    newest, not yet rolled-up minutes from raw samples (the step grid cannot use more than
+    one point per step; docs/prometheus-api.md, "precision"). Where raw samples no longer
+    cover the start of a range (past RETENTION_RAW), minute rollups answer, and before those
+    hour rollups. A rollup bucket is one sample at the bucket's last millisecond holding the
+    bucket's last value (counters stay cumulative).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -627,27 +704,68 @@ class StoreReader:
     ) -> list[SeriesSamples]:
         found = find_series(self.conn, matchers, start_ms, end_ms)
         ids = [s.id for s in found]
+        done = None
+        if ids and resolution_ms >= MINUTE_MS:
+            text = get_meta(self.conn, WATERMARK_KEY)
+            done = None if text is None else int(text)
+        if done is not None and start_ms < done:
+            points = self._coarse(ids, start_ms, end_ms, done, resolution_ms >= HOUR_MS)
+        else:
+            points = self._fine(ids, start_ms, end_ms)
+        result: list[SeriesSamples] = []
+        for s in found:
+            timestamps, values = points.get(s.id, _NONE)
+            if timestamps:
+                result.append(SeriesSamples(s.labels, timestamps, values))
+        return result
+
+    def _fine(self, ids: list[int], start_ms: int, end_ms: int) -> dict[int, Points]:
+        """Raw samples, with rollups only before a series' raw data begins."""
         raw = raw_points(self.conn, ids, start_ms, end_ms)
         need_old: list[int] = []
         if ids and start_ms < earliest_raw_ms(self.conn) + BLOCK_MS:
             # only then can a series' raw data have been cut by retention inside the range
             starts = raw_starts(self.conn, ids)
             need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
-        minute: dict[int, list[tuple[int, float]]] = {}
-        hour: dict[int, list[tuple[int, float]]] = {}
-        if need_old:
-            minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, end_ms)
-            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
-        result: list[SeriesSamples] = []
-        for s in found:
-            timestamps, values = raw.get(s.id, ([], []))
-            if s.id in minute or s.id in hour:
-                timestamps, values = _prepend_rollups(
-                    timestamps, values, minute.get(s.id, []), hour.get(s.id, [])
-                )
-            if timestamps:
-                result.append(SeriesSamples(s.labels, timestamps, values))
-        return result
+        if not need_old:
+            return raw
+        minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, end_ms)
+        hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
+        for sid in need_old:
+            r = raw.get(sid, _NONE)
+            m = _before(minute.get(sid, _NONE), _first(r))
+            h = _before(hour.get(sid, _NONE), _first(m, r))
+            raw[sid] = _join(h, m, r)
+        return raw
+
+    def _coarse(
+        self, ids: list[int], start_ms: int, end_ms: int, done: int, hourly: bool
+    ) -> dict[int, Points]:
+        """Rollups up to the watermark ``done`` (hour ones first when ``hourly``), raw after."""
+        rolled_end = min(end_ms, done - 1)
+        raw = raw_points(self.conn, ids, done, end_ms) if done <= end_ms else {}
+        # Hour rollups exist for every hour that ended before the watermark, so an hourly read
+        # needs minutes only from the hour before; a minute read needs hours only where
+        # minute rollups were already deleted by retention.
+        minute_from = max(start_ms, done // HOUR_MS * HOUR_MS - HOUR_MS) if hourly else start_ms
+        minute = rollup_points(
+            self.conn, ids, MINUTE_MS, minute_from, rolled_end, at_last_sample=True
+        )
+        hour: dict[int, Points] = {}
+        if hourly or start_ms < earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
+            hour = rollup_points(self.conn, ids, HOUR_MS, start_ms, rolled_end, at_last_sample=True)
+        out: dict[int, Points] = {}
+        for sid in ids:
+            r = _bucket_lasts(raw.get(sid, _NONE), MINUTE_MS)
+            # a bucket's last sample can precede the range its end falls in
+            m = _after(minute.get(sid, _NONE), start_ms - 1)
+            h = _after(hour.get(sid, _NONE), start_ms - 1)
+            if hourly:
+                rest = _join(_after(m, h[0][-1]) if h[0] else m, r)
+                out[sid] = _join(h, _bucket_lasts(rest, HOUR_MS))
+            else:
+                out[sid] = _join(_before(h, _first(m, r)), m, r)
+        return out
 
     def _with_data(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[_Series]:
         found = find_series(self.conn, matchers, start_ms, end_ms)
@@ -718,20 +836,6 @@ def _keys_with_data(
         for sid in series_with_data(conn, list(others), start_ms, end_ms):
             keys.update(others[sid])
     return keys
-
-
-def _prepend_rollups(
-    timestamps: list[int],
-    values: list[float],
-    minute: list[tuple[int, float]],
-    hour: list[tuple[int, float]],
-) -> tuple[list[int], list[float]]:
-    raw_start = timestamps[0] if timestamps else math.inf
-    minute = [p for p in minute if p[0] < raw_start]
-    minute_start = minute[0][0] if minute else raw_start
-    hour = [p for p in hour if p[0] < minute_start]
-    old = hour + minute
-    return [t for t, _ in old] + timestamps, [v for _, v in old] + values
 
 
 # --- observations, native totals, metadata, stats --------------------------------------------

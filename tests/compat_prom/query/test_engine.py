@@ -163,6 +163,51 @@ def test_raw_and_minute_rollups_agree_within_tolerance(tmp_path: Path) -> None:
                 assert math.isclose(gv, wv, rel_tol=0.02), (q, gv, wv)
 
 
+def test_coarse_steps_read_rollups_and_agree_with_raw(tmp_path: Path) -> None:
+    """A step of a minute or more reads minute rollups (an hour or more: hour rollups) for the
+    rolled-up part of the range and raw samples after the rollup watermark; ``rate`` and
+    ``increase`` stay within 2 % of the all-raw answer (docs/prometheus-api.md: precision).
+    """
+    rng = random.Random(5)
+    hour = store.HOUR_MS
+    labels = Labels({"__name__": "req_total", "job": "api"})
+    ts = list(range(T0, T0 + 10 * hour, 15_000))
+    vs, v = [], 0.0
+    for _ in ts:
+        v += rng.uniform(8, 12)
+        vs.append(v)
+    cases = [  # query, step, resolution the engine passes for its selector
+        ("rate(req_total[10m])", 60_000, 60_000),
+        ("sum(increase(req_total[1h]))", 300_000, 300_000),
+        ("increase(req_total[6h])", hour, hour),
+    ]
+    start, end = T0 + 7 * hour, ts[-1]  # every window inside the data
+    with metrics_db(tmp_path) as (w, r):
+        write(w, lambda c: store.append_samples(c, [(labels, ts, vs)]))
+        reader = store.StoreReader(r)
+        raw = {q: _as_map(run_range(reader, parse(q), start, end, st)) for q, st, _ in cases}
+        while not write(w, lambda c: rollup.step(c, T0 + 9 * hour + 1_800_000)):
+            pass
+        done = int(store.get_meta(r, store.WATERMARK_KEY) or 0)
+        assert T0 + 9 * hour < done < end
+        write(w, lambda c: store.delete_raw_before(c, done, 10**6))
+        for q, st, res in cases:
+            (want,) = raw[q].values()
+            (got,) = _as_map(run_range(reader, parse(q), start, end, st)).values()
+            assert [t for t, _ in got] == [t for t, _ in want]
+            for (_, gv), (_, wv) in zip(got, want, strict=True):
+                assert math.isclose(gv, wv, rel_tol=0.02), (q, gv, wv)
+            (sel,) = reader.select([], start - 6 * hour, end, resolution_ms=res)
+            # one point per bucket (an hour when the step is an hour or more, else a minute):
+            # the bucket's last sample, from the rollups before the watermark (raw samples
+            # there are gone), computed from raw samples after it; the newest is never lost
+            size = hour if res >= hour else 60_000
+            want_ts = [t for t in ts if (t + 15_000) // size != t // size]
+            want_ts = [t for t in want_ts if t >= start - 6 * hour] + [ts[-1]]
+            assert list(sel.timestamps) == sorted(set(want_ts)), q
+            assert sel.values[-1] == vs[-1]
+
+
 def test_sample_limit_is_a_422_and_timeout_a_503(workroot: Path) -> None:
     with loaded(workroot / "limits", [counters(2, 3, 100)]) as db:
         node = parse("sum(rate(req_total[10m]))")
