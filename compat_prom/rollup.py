@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from compat_prom import store
 from compat_prom.sketch import Sketch, spec_rank
+from core.labels import Labels
 
 MINUTE_MS = store.MINUTE_MS
 HOUR_MS = store.HOUR_MS
@@ -138,23 +139,67 @@ def rollup_minutes(conn: sqlite3.Connection, start: int, end: int) -> int:
     written = 0
     for sid, kind, timestamps, values in store.rollup_sources(conn, start, end):
         obs = kind == store.KIND_OBSERVATIONS
-        by_minute: dict[int, tuple[list[int], list[float]]] = {}
-        for t, v in zip(timestamps, values, strict=True):
-            ts_list, v_list = by_minute.setdefault(t // MINUTE_MS * MINUTE_MS, ([], []))
-            ts_list.append(t)
-            v_list.append(v)
-        last = prev.get(sid)
-        for bucket in sorted(by_minute):
-            agg = aggregate(*by_minute[bucket], last, obs)
-            if agg is not None:
-                rows.append(agg.row(sid, MINUTE_MS, bucket))
-                last = agg.last
+        for bucket, agg in minute_aggs(timestamps, values, prev.get(sid), obs):
+            rows.append(agg.row(sid, MINUTE_MS, bucket))
         if len(rows) >= 5000:
             written += len(rows)
             store.put_rollups(conn, rows)
             rows = []
     store.put_rollups(conn, rows)
     return written + len(rows)
+
+
+def minute_aggs(
+    timestamps: Sequence[int], values: Sequence[float], prev_last: float | None, obs: bool
+) -> list[tuple[int, Agg]]:
+    """(minute bucket, aggregate) of one series' samples, oldest first."""
+    by_minute: dict[int, tuple[list[int], list[float]]] = {}
+    for t, v in zip(timestamps, values, strict=True):
+        ts_list, v_list = by_minute.setdefault(t // MINUTE_MS * MINUTE_MS, ([], []))
+        ts_list.append(t)
+        v_list.append(v)
+    out: list[tuple[int, Agg]] = []
+    last = prev_last
+    for bucket in sorted(by_minute):
+        agg = aggregate(*by_minute[bucket], last, obs)
+        if agg is not None:
+            out.append((bucket, agg))
+            last = agg.last
+    return out
+
+
+LIVE_MAX_MS = 30 * MINUTE_MS  # at most this much is computed on the fly per read
+
+
+def live_minutes(
+    conn: sqlite3.Connection, series: dict[int, Labels], start: int, end: int
+) -> list[store.RollupRow]:
+    """Minute rollup rows of ``series`` for the minutes in ``[start, end)`` the job has not
+    rolled up yet, computed from the raw samples exactly as the job will (not stored).
+
+    The job rolls a minute up once it ended ``LATENESS_MS`` ago, so without this the SPEC
+    views would miss the newest one or two minutes. Bounded to the last ``LIVE_MAX_MS``:
+    further behind, the job is catching up and answers soon.
+    """
+    done = store.get_meta(conn, store.WATERMARK_KEY)
+    lo = max(start, end - LIVE_MAX_MS, int(done) if done is not None else start)
+    lo = -(-lo // MINUTE_MS) * MINUTE_MS  # the first whole minute not rolled up
+    if lo >= end or not series:
+        return []
+    prev = store.previous_lasts(conn, lo)
+    out: list[store.RollupRow] = []
+    for sid, kind, timestamps, values in store.rollup_sources(conn, lo, end, set(series)):
+        for bucket, agg in minute_aggs(
+            timestamps, values, prev.get(sid), kind == store.KIND_OBSERVATIONS
+        ):
+            out.append(
+                store.RollupRow(
+                    sid, series[sid], bucket, agg.count, agg.sum, agg.min, agg.max, agg.last,
+                    agg.increase, agg.p50, agg.p95, agg.p99,
+                    agg.sketch.to_bytes() if agg.sketch is not None else None,
+                )
+            )  # fmt: skip
+    return out
 
 
 def rollup_hour(conn: sqlite3.Connection, hour: int) -> int:

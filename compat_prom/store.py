@@ -944,16 +944,20 @@ def earliest_data_ms(conn: sqlite3.Connection) -> int | None:
 
 
 def rollup_sources(
-    conn: sqlite3.Connection, start: int, end: int
+    conn: sqlite3.Connection, start: int, end: int, ids: set[int] | None = None
 ) -> Iterator[tuple[int, int, list[int], list[float]]]:
-    """(series id, kind, timestamps, values) of every series with data in ``[start, end)``.
+    """(series id, kind, timestamps, values) of every series (of ``ids`` when given) with
+    data in ``[start, end)``.
 
     Streams series by series from the chunks (only the head's rows of the window are held
     at once), so rolling up an hour of 1,000 series does not hold 240,000 samples in dicts.
     """
+    only = "" if ids is None else " AND series_id IN (SELECT value FROM json_each(?))"
+    extra: tuple[str, ...] = () if ids is None else (_ids_param(ids),)
     head: dict[int, dict[int, int]] = defaultdict(dict)
     for sid, ts, b in conn.execute(
-        "SELECT series_id, ts, value FROM head WHERE ts >= ? AND ts < ?", (start, end)
+        f"SELECT series_id, ts, value FROM head WHERE ts >= ? AND ts < ?{only}",
+        (start, end, *extra),
     ):
         head[sid][ts] = b & 0xFFFFFFFFFFFFFFFF
 
@@ -965,9 +969,9 @@ def rollup_sources(
     current: int | None = None
     points: dict[int, int] = {}
     for sid, data in conn.execute(
-        "SELECT series_id, data FROM chunks WHERE block BETWEEN ? AND ?"
-        " AND max_ms >= ? AND min_ms < ? ORDER BY series_id",
-        (start // BLOCK_MS, (end - 1) // BLOCK_MS, start, end),
+        f"SELECT series_id, data FROM chunks WHERE block BETWEEN ? AND ?"
+        f" AND max_ms >= ? AND min_ms < ?{only} ORDER BY series_id",
+        (start // BLOCK_MS, (end - 1) // BLOCK_MS, start, end, *extra),
     ):
         if sid != current:
             if current is not None:
@@ -983,7 +987,8 @@ def rollup_sources(
         yield finish(sid, {})
     obs: dict[int, tuple[list[int], list[float]]] = {}
     for sid, ts, value in conn.execute(
-        "SELECT series_id, ts, value FROM observations WHERE ts >= ? AND ts < ?", (start, end)
+        f"SELECT series_id, ts, value FROM observations WHERE ts >= ? AND ts < ?{only}",
+        (start, end, *extra),
     ):
         t_list, v_list = obs.setdefault(sid, ([], []))
         t_list.append(ts)
@@ -1056,6 +1061,18 @@ class RollupRow:
     sketch: bytes | None
 
 
+def matching_series(
+    conn: sqlite3.Connection,
+    matchers: Sequence[Matcher],
+    start: int,
+    kinds: Sequence[int] = (KIND_SAMPLES, KIND_OBSERVATIONS),
+) -> dict[int, Labels]:
+    """{id: labels} of the series of ``kinds`` matching, with data since about ``start``."""
+    return {
+        s.id: s.labels for kind in kinds for s in find_series(conn, matchers, start, None, kind)
+    }
+
+
 def rollups_for(
     conn: sqlite3.Connection,
     matchers: Sequence[Matcher],
@@ -1065,10 +1082,7 @@ def rollups_for(
     kinds: Sequence[int] = (KIND_SAMPLES, KIND_OBSERVATIONS),
 ) -> list[RollupRow]:
     """Rollup rows of the matching series with buckets in ``[start, end)``."""
-    found: list[_Series] = []
-    for kind in kinds:
-        found.extend(find_series(conn, matchers, start, None, kind))
-    by_id = {s.id: s.labels for s in found}
+    by_id = matching_series(conn, matchers, start, kinds)
     if not by_id:
         return []
     out: list[RollupRow] = []

@@ -3,8 +3,9 @@
 Buckets combine every matching series: counts, sums, min/max add up; percentiles of one
 series are the stored ones (exact for a minute, sketch for an hour); across several series
 they come from the merged sketches (within 0.5 %). The current, unfinished hour is merged
-from its minute rollups on the fly, so hourly views include the last minutes too.
-Minute data lags ingest by up to ``rollup.LATENESS_MS`` + AGGREGATION_INTERVAL.
+from its minute rollups on the fly, and the minutes the rollup job has not reached yet (it
+waits ``rollup.LATENESS_MS`` after a minute ends) are computed from raw samples, so the
+views show data as soon as it is ingested (lag: the client's AGGREGATION_INTERVAL).
 """
 
 from __future__ import annotations
@@ -104,17 +105,25 @@ class Bucket:
 def rollup_rows(
     conn: sqlite3.Connection, matchers: Sequence[Matcher], res: int, start: int, end: int
 ) -> list[store.RollupRow]:
-    """Rollups in ``[start, end)``, plus the unfinished hours merged from their minutes."""
+    """Rollups in ``[start, end)``, plus the minutes the rollup job has not done yet
+    (computed from raw samples, exactly as the job will), plus the unfinished hours merged
+    from their minutes."""
     rows = store.rollups_for(conn, matchers, res, start, end)
+    live_from = start if res == store.MINUTE_MS else start - store.HOUR_MS
+    live = rollup.live_minutes(conn, store.matching_series(conn, matchers, live_from), start, end)
     if res != store.HOUR_MS:
-        return rows
+        have = {(r.series_id, r.bucket) for r in rows}
+        return rows + [m for m in live if (m.series_id, m.bucket) not in have]
     have = {(r.series_id, r.bucket) for r in rows}
     last_hour = (end - 1) // store.HOUR_MS * store.HOUR_MS
     for hour in (last_hour - store.HOUR_MS, last_hour):
         if hour < start - store.HOUR_MS:
             continue
         per_series: dict[int, list[store.RollupRow]] = defaultdict(list)
-        for m in store.rollups_for(conn, matchers, store.MINUTE_MS, hour, hour + store.HOUR_MS):
+        stored = store.rollups_for(conn, matchers, store.MINUTE_MS, hour, hour + store.HOUR_MS)
+        done = {(m.series_id, m.bucket) for m in stored}
+        fresh = [m for m in live if hour <= m.bucket < hour + store.HOUR_MS]
+        for m in stored + [m for m in fresh if (m.series_id, m.bucket) not in done]:
             if (m.series_id, hour) not in have:
                 per_series[m.series_id].append(m)
         for minutes in per_series.values():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from compat_prom import maintenance, rollup
+from compat_prom import maintenance, rollup, store
 from compat_prom.service import create_app
 from compat_prom.settings import MetricsSettings
 from compat_prom.sketch import spec_rank
@@ -194,3 +194,61 @@ def test_catch_up_is_idempotent_over_http(client: Any) -> None:
         "/api/metrics", params={"name": "http_requests_total", "period": "1h"}, headers=H
     ).json()
     assert before == after
+
+
+def test_views_include_the_minutes_not_rolled_up_yet(client: Any) -> None:
+    """The rollup job waits a minute after a minute ends; the SPEC views compute the minutes
+    it has not reached from raw samples, exactly as it will store them."""
+    load(client, minutes=3)  # rolled up to a minute ago
+    ctx = client.app.state.ctx
+    with ctx.db.read() as conn:
+        done = int(store.get_meta(conn, store.WATERMARK_KEY) or 0)
+    now = int(time.time() * 1000)
+    stamps = sorted({done + 1_000, done + 2_000, now - 1_000, now - 500})
+    items = [
+        {
+            "name": name,
+            "type": kind,
+            "labels": {"method": "GET", "endpoint": "/bookings", "status": "200"},
+            "value": value,
+            "timestamp": iso(ts),
+        }
+        for ts in stamps
+        for name, kind, value in (
+            ("http_requests_total", "counter", 1),
+            ("http_request_duration_seconds", "histogram", 0.25),
+        )
+    ]
+    assert client.post("/api/metrics", json={"metrics": items}, headers=H).status_code == 202
+    fresh = {ts // 60_000 * 60_000 for ts in stamps}
+
+    def views() -> list[Any]:
+        out = []
+        for params in (
+            {"name": "http_request_duration_seconds", "period": "1h"},
+            {"name": "http_requests_total", "period": "1h", "labels": "endpoint:/bookings"},
+            {"name": "http_request_duration_seconds", "period": "1h", "resolution": "hour"},
+        ):
+            out.append(client.get("/api/metrics", params=params, headers=H).json())
+        out.append(client.get("/api/dashboard", params={"period": "1h"}, headers=H).json())
+        out.append(client.get("/api/dashboard", params={"period": "24h"}, headers=H).json())
+        return out
+
+    live = views()
+    minutes = {row["bucket"]: row for row in live[0]["data"]}
+    for bucket in fresh:
+        n = sum(ts // 60_000 * 60_000 == bucket for ts in stamps)
+        assert minutes[iso(bucket)[:19] + "Z"]["count"] == n
+    assert sum(row["count"] for row in live[2]["data"]) == sum(
+        row["count"] for row in live[0]["data"]
+    )
+    assert {iso(b)[:19] + "Z" for b in fresh} <= {r["bucket"] for r in live[3]["request_rate"]}
+    # once the job has stored those minutes the answers are the same, field by field
+    stop = (now // 60_000 + 1) * 60_000
+    client.portal.call(ctx.writer.run, lambda c: rollup.rollup_minutes(c, done, stop))
+    with ctx.db.read() as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM rollups WHERE res = ? AND bucket >= ?", (store.MINUTE_MS, done)
+        ).fetchone()[0]
+    assert stored >= len(fresh)
+    assert views() == live

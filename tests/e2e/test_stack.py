@@ -39,7 +39,7 @@ TEMPLATES = {
 }
 
 
-DASHBOARD_LAG_SECONDS = 150
+DASHBOARD_WAIT_SECONDS = 60
 
 
 @dataclass
@@ -254,14 +254,16 @@ def test_latency_by_route_template_is_plausible(run: Run) -> None:
 def test_dashboard_shows_requests_by_route_template(run: Run) -> None:
     response = run.stack.get("metrics", "/api/dashboard", period="1h")
     skip_if_missing(response, "the collector's GET /api/dashboard")
-    data = response.json()
-    age = time.monotonic() - run.started
-    if not data["top_endpoints"] and age < DASHBOARD_LAG_SECONDS:
-        pytest.skip(
-            f"the dashboard reads minute rollups, made once a minute has ended plus the"
-            f" collector's lateness allowance (up to {DASHBOARD_LAG_SECONDS} s); this run's"
-            f" traffic is {age:.0f} s old"
-        )
+
+    def shown() -> dict[str, Any] | None:
+        # Minutes the rollup job has not reached yet are computed from raw samples, so the
+        # traffic shows once the demo's metrics client has flushed it (every 0.5 s here);
+        # the generous timeout is for a loaded 2-core machine.
+        data: dict[str, Any] = run.stack.get("metrics", "/api/dashboard", period="1h").json()
+        busy = {"/bookings/{booking_id}", "/availability"}
+        return data if busy & {e["endpoint"] for e in data["top_endpoints"]} else None
+
+    data = wait_until(shown, DASHBOARD_WAIT_SECONDS, "the demo's traffic on the dashboard")
     endpoints = {e["endpoint"]: e for e in data["top_endpoints"]}
     assert set(endpoints) <= TEMPLATES
     assert "/bookings/{booking_id}" in endpoints or "/availability" in endpoints
