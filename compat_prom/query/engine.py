@@ -238,13 +238,20 @@ class Evaluator:
         out: list[RangeSeries] = []
         # A window needs a few points; coarser data than range/4 would starve it.
         res = min(self.step_ms, rng // 4) if self.is_range and sel.at is None else 0
+        # Series scraped at the same instants get the same windows (one shared list: the
+        # rate functions also share their per-window terms through it).
+        prev: tuple[Sequence[int], list[tuple[int, int]]] | None = None
         for s in self.fetch(sel, min(eff) - rng + 1, max(eff), res):
             sts, svs = s.timestamps, s.values
             if any(map(math.isnan, svs)):
                 pairs = [(t, v) for t, v in zip(sts, svs, strict=True) if not is_stale(v)]
                 sts = [p[0] for p in pairs]
                 svs = [p[1] for p in pairs]
-            windows = step_windows(sts, eff, rng)
+            if prev is not None and prev[0] == sts:
+                windows = prev[1]
+            else:
+                windows = step_windows(sts, eff, rng)
+                prev = (sts, windows)
             if any(hi > lo for lo, hi in windows):
                 out.append(RangeSeries(s.labels, sts, svs, windows))
         return MatrixV(out, eff, rng)

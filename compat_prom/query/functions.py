@@ -167,12 +167,21 @@ def _range_call(
 def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bool) -> VectorV:
     out = []
     times, rng = m.times, m.range_ms
+    # Series read at the same instants share their windows list (matrix_selector), and so
+    # the extrapolation terms that depend only on the times: computed once for all of them.
+    shared: tuple[object, rangefns.Geometry] | None = None
     for rs in m.series:
         ts, vs = rs.ts, rs.vs
-        resets = rangefns.reset_prefix(vs) if counter and len(rs.windows) > 1 else None
-        values = rangefns.extrapolated_steps(
-            ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=resets
-        )
+        values: list[Num]
+        if counter and len(rs.windows) > 1:
+            if shared is None or shared[0] is not rs.windows:
+                geo = rangefns.window_geometry(ts, rs.windows, times, rng, rate=rate)
+                shared = (rs.windows, geo)
+            values = rangefns.counter_steps(vs, shared[1])
+        else:
+            values = rangefns.extrapolated_steps(
+                ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=None
+            )
         if any(v is not None for v in values):
             ev.charge(len(values))
             out.append(Series(rs.labels, values, True))

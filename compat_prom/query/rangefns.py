@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import compress, islice, repeat
+from operator import add, le, lt, mul, sub, truediv
 
 from compat_prom.query.aggregate import quantile
 from compat_prom.query.values import Num, kahan_sum, mean
@@ -83,8 +86,14 @@ def extrapolated_steps(
     counter: bool,
     rate: bool,
     resets: Sequence[float] | None,
+    geometry: Geometry | None = None,
 ) -> list[Num]:
-    """``extrapolated`` for every step of one series (the hot loop of rate panels)."""
+    """``extrapolated`` for every step of one series (the hot loop of rate panels).
+
+    For counters over several steps the work is split: ``window_geometry`` (the terms that
+    depend only on the sample times, shared by every series scraped at the same instants:
+    pass it as ``geometry``) and ``counter_steps`` (the values, in C-level ``map`` loops).
+    """
     if not counter or resets is None:
         return [
             extrapolated(ts, vs, lo, hi, t, rng, counter=counter, rate=rate, resets=resets)
@@ -92,18 +101,41 @@ def extrapolated_steps(
             else None
             for (lo, hi), t in zip(windows, times, strict=True)
         ]
-    # Same arithmetic as ``extrapolated`` in milliseconds (the ratios cancel the unit), on
-    # reset-corrected values: about a microsecond per window.
-    corrected = [v + r for v, r in zip(vs, resets, strict=True)]
-    out: list[Num] = []
-    append = out.append
-    scale = 1000 / rng if rate else 1.0
-    for (lo, hi), t in zip(windows, times, strict=True):
+    geo = geometry or window_geometry(ts, windows, times, rng, rate=rate)
+    return counter_steps(vs, geo)
+
+
+@dataclass
+class Geometry:
+    """Per step with two samples or more: the extrapolation terms of ``extrapolated`` that
+    depend only on the sample times (milliseconds; the ratios cancel the unit)."""
+
+    n: int  # steps
+    valid: list[int]  # the steps with >= 2 samples
+    los: list[int]
+    lasts: list[int]
+    times: list[int]
+    sampled: list[int]
+    span: list[float]  # sampled + to_start + to_end
+    to_start: list[float]  # before the counter's to-zero limit
+    to_end: list[float]
+    scale: float
+    rng: int
+
+
+def window_geometry(
+    ts: Sequence[int],
+    windows: Sequence[tuple[int, int]],
+    times: Sequence[int],
+    rng: int,
+    *,
+    rate: bool,
+) -> Geometry:
+    g = Geometry(len(windows), [], [], [], [], [], [], [], [], 1000 / rng if rate else 1.0, rng)
+    for k, ((lo, hi), t) in enumerate(zip(windows, times, strict=True)):
         last_i = hi - 1
         if last_i <= lo:
-            append(None)
             continue
-        result = corrected[last_i] - corrected[lo]
         t_first = ts[lo]
         sampled = ts[last_i] - t_first
         half = sampled / (last_i - lo) / 2
@@ -111,16 +143,52 @@ def extrapolated_steps(
         to_start: float = t_first - t + rng
         if to_start >= threshold:
             to_start = half
-        if result > 0:
-            first = vs[lo]
-            if first >= 0:
-                to_zero = sampled * first / result
-                if to_zero < to_start:
-                    to_start = to_zero
         to_end: float = t - ts[last_i]
         if to_end >= threshold:
             to_end = half
-        append(result * (sampled + to_start + to_end) / sampled * scale)
+        g.valid.append(k)
+        g.los.append(lo)
+        g.lasts.append(last_i)
+        g.times.append(t)
+        g.sampled.append(sampled)
+        g.span.append(sampled + to_start + to_end)
+        g.to_start.append(to_start)
+        g.to_end.append(to_end)
+    return g
+
+
+def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
+    """Counter ``rate``/``increase`` of every step on precomputed ``g``: the same arithmetic,
+    in the same order, as the per-window loop (so the same floats), with the windows whose
+    start is cut by the counter's zero point (``to_zero < to_start``: rare, new counters)
+    redone one by one."""
+    if any(map(lt, islice(vs, 1, None), vs)):
+        corrected: Sequence[float] = list(map(add, vs, reset_prefix(vs)))
+    else:
+        corrected = list(map(add, vs, repeat(0.0)))
+    get = corrected.__getitem__
+    result = list(map(sub, map(get, g.lasts), map(get, g.los)))
+    values: list[Num] = list(
+        map(mul, map(truediv, map(mul, result, g.span), g.sampled), repeat(g.scale))
+    )
+    # to_zero < to_start  <=>  sampled * first < to_start * result (result > 0), with a
+    # margin so rounding never hides a window; each flagged one is recomputed exactly
+    firsts = list(map(vs.__getitem__, g.los))
+    near = map(
+        le, map(mul, g.sampled, firsts), map(mul, g.to_start, map(mul, result, repeat(1.000001)))
+    )
+    for i in compress(range(len(result)), near):
+        r, first = result[i], firsts[i]
+        if r > 0 and first >= 0:
+            sampled = g.sampled[i]
+            to_zero = sampled * first / r
+            if to_zero < g.to_start[i]:
+                values[i] = r * (sampled + to_zero + g.to_end[i]) / sampled * g.scale
+    if len(g.valid) == g.n:
+        return values
+    out: list[Num] = [None] * g.n
+    for k, v in zip(g.valid, values, strict=True):
+        out[k] = v
     return out
 
 
