@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import compress, islice, repeat
-from operator import add, le, lt, mul, sub, truediv
+from itertools import islice
+from operator import add, lt, mul, sub
 
 from compat_prom.query.aggregate import quantile
 from compat_prom.query.values import Num, kahan_sum, mean
@@ -116,11 +116,12 @@ class Geometry:
     lasts: list[int]
     times: list[int]
     sampled: list[int]
-    span: list[float]  # sampled + to_start + to_end
+    factor: list[float]  # (sampled + to_start + to_end) / sampled, per second for rates
     to_start: list[float]  # before the counter's to-zero limit
     to_end: list[float]
     scale: float
     rng: int
+    q_max: float = 0.0  # the largest to_start / sampled
 
 
 def window_geometry(
@@ -151,39 +152,36 @@ def window_geometry(
         g.lasts.append(last_i)
         g.times.append(t)
         g.sampled.append(sampled)
-        g.span.append(sampled + to_start + to_end)
+        g.factor.append((sampled + to_start + to_end) / sampled * g.scale)
         g.to_start.append(to_start)
         g.to_end.append(to_end)
+        g.q_max = max(g.q_max, to_start / sampled)
     return g
 
 
 def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
-    """Counter ``rate``/``increase`` of every step on precomputed ``g``: the same arithmetic,
-    in the same order, as the per-window loop (so the same floats), with the windows whose
-    start is cut by the counter's zero point (``to_zero < to_start``: rare, new counters)
-    redone one by one."""
+    """Counter ``rate``/``increase`` of every step on precomputed ``g``: the increase times
+    each window's extrapolation factor, as Prometheus computes it (``factor`` first, then
+    the product), in C-level ``map`` loops. The windows whose start would be cut by the
+    counter's zero point (``to_zero < to_start``: only new counters, whose first value is
+    small against the increase) are found by one bound on the whole series and redone one
+    by one."""
     if any(map(lt, islice(vs, 1, None), vs)):
         corrected: Sequence[float] = list(map(add, vs, reset_prefix(vs)))
     else:
-        corrected = list(map(add, vs, repeat(0.0)))
+        corrected = vs
     get = corrected.__getitem__
     result = list(map(sub, map(get, g.lasts), map(get, g.los)))
-    values: list[Num] = list(
-        map(mul, map(truediv, map(mul, result, g.span), g.sampled), repeat(g.scale))
-    )
-    # to_zero < to_start  <=>  sampled * first < to_start * result (result > 0), with a
-    # margin so rounding never hides a window; each flagged one is recomputed exactly
-    firsts = list(map(vs.__getitem__, g.los))
-    near = map(
-        le, map(mul, g.sampled, firsts), map(mul, g.to_start, map(mul, result, repeat(1.000001)))
-    )
-    for i in compress(range(len(result)), near):
-        r, first = result[i], firsts[i]
-        if r > 0 and first >= 0:
-            sampled = g.sampled[i]
-            to_zero = sampled * first / r
-            if to_zero < g.to_start[i]:
-                values[i] = r * (sampled + to_zero + g.to_end[i]) / sampled * g.scale
+    values: list[Num] = list(map(mul, result, g.factor))
+    if result and (any(map(math.isnan, vs)) or not min(vs) > g.q_max * max(result) * 1.000001):
+        # to_zero < to_start  <=>  first < (to_start / sampled) * result, for result > 0
+        for i, (r, lo) in enumerate(zip(result, g.los, strict=True)):
+            first = vs[lo]
+            if r > 0 and first >= 0:
+                sampled = g.sampled[i]
+                to_zero = sampled * first / r
+                if to_zero < g.to_start[i]:
+                    values[i] = r * ((sampled + to_zero + g.to_end[i]) / sampled * g.scale)
     if len(g.valid) == g.n:
         return values
     out: list[Num] = [None] * g.n
