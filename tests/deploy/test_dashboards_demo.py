@@ -51,6 +51,9 @@ def demo_loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "--duration", str(DEMO_SECONDS),
             "--flush-interval", "1",
             "--job-interval", "2",
+            # A counter needs two samples in a window for increase(); failures from
+            # several flushes make email_failed_total reliably have them in 20 s.
+            "--email-failure-rate", "0.5",
         ]  # fmt: skip
         demo = subprocess.run(
             args, env=stack.env, capture_output=True, text=True, timeout=DEMO_SECONDS + 90
