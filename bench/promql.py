@@ -83,8 +83,8 @@ def build(path: Path, end_ms: int) -> int:
         families.append((Labels(labels), 0.0, 5.0))
     total = 0
     for k in range(0, len(families), 50):
-        batch = []
-        for labels, rate, noise in families[k : k + 50]:
+        batch: list[tuple[Labels, list[int], list[float]]] = []
+        for series_labels, rate, noise in families[k : k + 50]:
             v = 0.0
             values = []
             for _ in ts:
@@ -93,7 +93,7 @@ def build(path: Path, end_ms: int) -> int:
                 else:
                     v = 50 + rng.uniform(-noise, noise)
                 values.append(v)
-            batch.append((labels, ts, values))
+            batch.append((series_labels, ts, values))
         conn.execute("BEGIN IMMEDIATE")
         total += store.append_samples(conn, batch)
         conn.execute("COMMIT")
