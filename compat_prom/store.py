@@ -478,6 +478,8 @@ def raw_points(
         (param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
     ):
         stamps, values = _decoded(data)
+        if not stamps:
+            continue
         lo = bisect.bisect_left(stamps, start_ms) if stamps[0] < start_ms else 0
         hi = bisect.bisect_right(stamps, end_ms) if stamps[-1] > end_ms else len(stamps)
         got = out.get(sid)
