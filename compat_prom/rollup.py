@@ -137,15 +137,18 @@ def rollup_minutes(conn: sqlite3.Connection, start: int, end: int) -> int:
     prev = store.previous_lasts(conn, start)
     rows: list[tuple[object, ...]] = []
     written = 0
+    touched: set[int] = set()
     for sid, kind, timestamps, values in store.rollup_sources(conn, start, end):
         obs = kind == store.KIND_OBSERVATIONS
         for bucket, agg in minute_aggs(timestamps, values, prev.get(sid), obs):
             rows.append(agg.row(sid, MINUTE_MS, bucket))
+            touched.add(sid)
         if len(rows) >= 5000:
             written += len(rows)
             store.put_rollups(conn, rows)
             rows = []
     store.put_rollups(conn, rows)
+    store.pack_minute_lasts(conn, start, end, touched)
     return written + len(rows)
 
 

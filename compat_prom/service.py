@@ -16,7 +16,7 @@ from core.keys import ensure_api_key
 
 SETTINGS = MetricsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _health(ctx: ServiceContext) -> dict[str, Any]:

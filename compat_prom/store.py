@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import json
 import math
 import sqlite3
@@ -614,6 +615,8 @@ def rollup_points(
     A 24 h panel reads ~1,440 points per series: the rows are transposed in C (``zip``),
     a Python loop per row cost ~1 µs each.
     """
+    if res == MINUTE_MS:
+        return _minute_points(conn, ids, start_ms, end_ms, at_last_sample=at_last_sample)
     # One plain statement per series: ~2.5x faster than one statement for all series with
     # expressions per row (measured: 108 vs 290 ms for 200 series x 1,440 minutes).
     at = "last_ms" if at_last_sample else "bucket + ? - 1"
@@ -634,6 +637,68 @@ def rollup_points(
             stamps, values = tuple(stamps[i] for i in keep), tuple(values[i] for i in keep)
         out[sid] = (list(stamps), list(values))
     return out
+
+
+def _minute_points(
+    conn: sqlite3.Connection,
+    ids: Sequence[int],
+    start_ms: int,
+    end_ms: int,
+    *,
+    at_last_sample: bool,
+) -> dict[int, Points]:
+    """``rollup_points`` of the minute rollups, from their per-hour packed copies
+    (``minute_lasts``): the same buckets (``bucket + 1 min - 1 ms`` in the range)."""
+    b_lo, b_hi = start_ms - MINUTE_MS + 1, end_ms - MINUTE_MS + 1
+    t_lo = -(-b_lo // MINUTE_MS) * MINUTE_MS  # a sample of bucket b >= b_lo is at t >= t_lo
+    t_hi = (b_hi // MINUTE_MS + 1) * MINUTE_MS  # ... of bucket b <= b_hi at t < t_hi
+    out: dict[int, Points] = {}
+    for sid, data in conn.execute(
+        "SELECT series_id, data FROM minute_lasts WHERE series_id IN"
+        " (SELECT value FROM json_each(?)) AND hour BETWEEN ? AND ? ORDER BY series_id, hour",
+        (_ids_param(ids), b_lo // HOUR_MS * HOUR_MS, b_hi // HOUR_MS * HOUR_MS),
+    ):
+        n = len(data) // 16
+        stamps, values = array("q"), array("d")
+        stamps.frombytes(data[: 8 * n])
+        values.frombytes(data[8 * n :])
+        lo = bisect.bisect_left(stamps, t_lo) if stamps[0] < t_lo else 0
+        hi = bisect.bisect_left(stamps, t_hi) if stamps[-1] >= t_hi else n
+        if lo >= hi:
+            continue
+        got = out.get(sid)
+        if got is None:
+            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
+        else:
+            got[0].extend(stamps[lo:hi])
+            got[1].extend(values[lo:hi])
+    if not at_last_sample:
+        for stamps_list, _ in out.values():
+            stamps_list[:] = [t // MINUTE_MS * MINUTE_MS + MINUTE_MS - 1 for t in stamps_list]
+    return out
+
+
+def pack_minute_lasts(conn: sqlite3.Connection, start: int, end: int, ids: set[int]) -> None:
+    """Re-pack ``minute_lasts`` of ``ids`` for every hour overlapping ``[start, end)`` from
+    their minute rollups (run with every minute rollup write, so both always agree)."""
+    if not ids:
+        return
+    param = _ids_param(ids)
+    for hour in range(start // HOUR_MS * HOUR_MS, end, HOUR_MS):
+        rows = conn.execute(
+            "SELECT series_id, last_ms, last FROM rollups WHERE res = ? AND bucket >= ?"
+            " AND bucket < ? AND series_id IN (SELECT value FROM json_each(?))"
+            " AND last IS NOT NULL ORDER BY series_id, bucket",
+            (MINUTE_MS, hour, hour + HOUR_MS, param),
+        ).fetchall()
+        blobs = []
+        for sid, group in itertools.groupby(rows, key=lambda r: r[0]):
+            points = list(group)
+            blob = array("q", [p[1] for p in points]).tobytes()
+            blobs.append((sid, hour, blob + array("d", [p[2] for p in points]).tobytes()))
+        conn.executemany(
+            "INSERT OR REPLACE INTO minute_lasts (series_id, hour, data) VALUES (?, ?, ?)", blobs
+        )
 
 
 _NONE: Points = ([], [])
@@ -1137,6 +1202,12 @@ def delete_raw_before(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> i
 
 
 def delete_rollups_before(conn: sqlite3.Connection, res: int, cutoff_ms: int, limit: int) -> int:
+    if res == MINUTE_MS:  # the packed copies of hours wholly past the cutoff
+        conn.execute(
+            "DELETE FROM minute_lasts WHERE (series_id, hour) IN (SELECT series_id, hour"
+            " FROM minute_lasts WHERE hour <= ? LIMIT ?)",
+            (cutoff_ms - HOUR_MS, limit),
+        )
     return conn.execute(
         "DELETE FROM rollups WHERE (series_id, res, bucket) IN (SELECT series_id, res, bucket"
         " FROM rollups WHERE res = ? AND bucket < ? LIMIT ?)",
@@ -1158,7 +1229,11 @@ def delete_dead_series(conn: sqlite3.Connection, cutoff_ms: int, limit: int) -> 
     ]
     if ids:
         param = (_ids_param(ids),)
-        for table, col in (("postings", "series_id"), ("native_totals", "series_id")):
+        for table, col in (
+            ("postings", "series_id"),
+            ("native_totals", "series_id"),
+            ("minute_lasts", "series_id"),
+        ):
             conn.execute(
                 f"DELETE FROM {table} WHERE {col} IN (SELECT value FROM json_each(?))", param
             )

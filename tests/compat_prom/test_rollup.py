@@ -105,3 +105,31 @@ def test_catch_up_after_downtime_and_reader_fallback(tmp_path: Path) -> None:
         raw_from = t.index(H + 3 * store.HOUR_MS)
         assert raw_from == 1 + 120
         assert t == sorted(set(t)) and got.values[-1] == len(ts) - 1
+
+
+def test_packed_minute_lasts_follow_the_minute_rollups(tmp_path: Path) -> None:
+    """The per-hour packed copies the PromQL reader uses hold exactly the minute rows' (last
+    time, last value), after late samples too, and go with them at retention."""
+    with metrics_db(tmp_path) as (w, r):
+        g = Labels({"__name__": "temp"})
+        ts = [H + i * 15_000 for i in range(3 * 240)]
+        write(w, lambda c: store.append_samples(c, [(g, ts, [i * 0.5 for i in range(len(ts))])]))
+        run_all(w, H + 4 * store.HOUR_MS)
+        late = H + 90 * M + 50_000  # a late sample, last of a minute already rolled up
+        write(w, lambda c: store.append_samples(c, [(g, [late], [-3.0])]))
+        run_all(w, H + 4 * store.HOUR_MS)
+        sid = g.fingerprint()
+
+        def packed() -> tuple[list[int], list[float]]:
+            got = store.rollup_points(r, [sid], M, H, H + 3 * store.HOUR_MS, at_last_sample=True)
+            return got.get(sid, ([], []))
+
+        want = r.execute(
+            "SELECT last_ms, last FROM rollups WHERE res = ? AND series_id = ? ORDER BY bucket",
+            (M, sid),
+        ).fetchall()
+        assert packed() == ([t for t, _ in want], [v for _, v in want])
+        assert len(want) == 180 and want[90] == (late, -3.0)
+        assert want[91] == (H + 91 * M + 45_000, 367 * 0.5)  # 15 s samples: the minute's last
+        write(w, lambda c: store.delete_rollups_before(c, M, H + store.HOUR_MS, 10**6))
+        assert packed()[0][0] >= H + store.HOUR_MS
