@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from itertools import islice
-from operator import add, lt, mul, sub
+from dataclasses import dataclass, field
+from itertools import compress, islice
+from operator import add, le, lt, mul, sub
 
 from compat_prom.query.aggregate import quantile
 from compat_prom.query.values import Num, kahan_sum, mean
@@ -121,7 +121,8 @@ class Geometry:
     to_end: list[float]
     scale: float
     rng: int
-    q_max: float = 0.0  # the largest to_start / sampled
+    q: list[float] = field(default_factory=list)  # to_start / sampled, with a 1e-6 margin
+    q_max: float = 0.0  # the largest of q
 
 
 def window_geometry(
@@ -155,7 +156,8 @@ def window_geometry(
         g.factor.append((sampled + to_start + to_end) / sampled * g.scale)
         g.to_start.append(to_start)
         g.to_end.append(to_end)
-        g.q_max = max(g.q_max, to_start / sampled)
+        g.q.append(to_start / sampled * 1.000001)
+        g.q_max = max(g.q_max, g.q[-1])
     return g
 
 
@@ -164,8 +166,8 @@ def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
     each window's extrapolation factor, as Prometheus computes it (``factor`` first, then
     the product), in C-level ``map`` loops. The windows whose start would be cut by the
     counter's zero point (``to_zero < to_start``: only new counters, whose first value is
-    small against the increase) are found by one bound on the whole series and redone one
-    by one."""
+    small against the increase) are ruled out by one bound on the whole series, or else
+    flagged in C and redone one by one."""
     if any(map(lt, islice(vs, 1, None), vs)):
         corrected: Sequence[float] = list(map(add, vs, reset_prefix(vs)))
     else:
@@ -173,10 +175,13 @@ def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
     get = corrected.__getitem__
     result = list(map(sub, map(get, g.lasts), map(get, g.los)))
     values: list[Num] = list(map(mul, result, g.factor))
-    if result and (any(map(math.isnan, vs)) or not min(vs) > g.q_max * max(result) * 1.000001):
-        # to_zero < to_start  <=>  first < (to_start / sampled) * result, for result > 0
-        for i, (r, lo) in enumerate(zip(result, g.los, strict=True)):
-            first = vs[lo]
+    if result and (any(map(math.isnan, vs)) or not min(vs) > g.q_max * max(result)):
+        # to_zero < to_start  <=>  first < (to_start / sampled) * result, for result > 0:
+        # flagged in C with a margin, each flagged window recomputed exactly
+        firsts = list(map(vs.__getitem__, g.los))
+        near = map(le, firsts, map(mul, g.q, result))
+        for i in compress(range(len(result)), near):
+            r, first = result[i], firsts[i]
             if r > 0 and first >= 0:
                 sampled = g.sampled[i]
                 to_zero = sampled * first / r
