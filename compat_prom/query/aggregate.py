@@ -63,7 +63,7 @@ def quantile(phi: float, values: list[float]) -> float:
     return ordered[lower] * (1 - weight) + ordered[upper] * weight
 
 
-def _stdvar(values: list[float]) -> float:
+def stdvar(values: list[float]) -> float:
     count, avg, m2 = 0.0, 0.0, 0.0
     for v in values:
         count += 1
@@ -73,7 +73,8 @@ def _stdvar(values: list[float]) -> float:
     return m2 / count
 
 
-def _min(values: list[float]) -> float:
+def float_min(values: list[float]) -> float:
+    """Prometheus' min: NaN only when every value is NaN."""
     best = values[0]
     for v in values[1:]:
         if best > v or best != best:
@@ -81,7 +82,8 @@ def _min(values: list[float]) -> float:
     return best
 
 
-def _max(values: list[float]) -> float:
+def float_max(values: list[float]) -> float:
+    """Prometheus' max: NaN only when every value is NaN."""
     best = values[0]
     for v in values[1:]:
         if best < v or best != best:
@@ -94,10 +96,10 @@ SIMPLE: dict[str, Callable[[list[float]], float]] = {
     "avg": mean,
     "count": lambda vs: float(len(vs)),
     "group": lambda vs: 1.0,
-    "min": _min,
-    "max": _max,
-    "stdvar": _stdvar,
-    "stddev": lambda vs: math.sqrt(_stdvar(vs)),
+    "min": float_min,
+    "max": float_max,
+    "stdvar": stdvar,
+    "stddev": lambda vs: math.sqrt(stdvar(vs)),
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import compress, islice
 from operator import add, le, lt, mul, sub
 
-from compat_prom.query.aggregate import quantile
+from compat_prom.query.aggregate import float_max, float_min, quantile, stdvar
 from compat_prom.query.values import Num, kahan_sum, mean
 
 RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, int], Num]
@@ -244,32 +244,6 @@ def window(vs: Sequence[float], lo: int, hi: int) -> list[float]:
     return list(vs[lo:hi])
 
 
-def _stdvar(values: list[float]) -> float:
-    count, avg, m2 = 0.0, 0.0, 0.0
-    for v in values:
-        count += 1
-        delta = v - avg
-        avg += delta / count
-        m2 += delta * (v - avg)
-    return m2 / count
-
-
-def _min(values: list[float]) -> float:
-    best = values[0]
-    for v in values[1:]:
-        if best > v or best != best:
-            best = v
-    return best
-
-
-def _max(values: list[float]) -> float:
-    best = values[0]
-    for v in values[1:]:
-        if best < v or best != best:
-            best = v
-    return best
-
-
 def _mad(values: list[float]) -> float:
     if any(v != v for v in values):
         return math.nan
@@ -296,10 +270,10 @@ def over_time(name: str) -> RangeFn | None:
         "avg_over_time": mean,
         "sum_over_time": kahan_sum,
         "count_over_time": lambda w: float(len(w)),
-        "min_over_time": _min,
-        "max_over_time": _max,
-        "stdvar_over_time": _stdvar,
-        "stddev_over_time": lambda w: math.sqrt(_stdvar(w)),
+        "min_over_time": float_min,
+        "max_over_time": float_max,
+        "stdvar_over_time": stdvar,
+        "stddev_over_time": lambda w: math.sqrt(stdvar(w)),
         "last_over_time": lambda w: w[-1],
         "first_over_time": lambda w: w[0],
         "present_over_time": lambda w: 1.0,
