@@ -141,7 +141,9 @@ def cmd_backup(target: Path, names: Sequence[str]) -> int:
 
     ensure_private_dir(target)
     for name in names:
-        settings = settings_for(name, multi=True)
+        # One named service reads its settings as when it runs alone (so the SPEC's
+        # unprefixed DATABASE_URL inside its container is honoured).
+        settings = settings_for(name, multi=len(names) > 1)
         source_path = settings.database_path
         if not source_path.exists():
             print(f"{name}: no database at {source_path}, skipped")
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
     backup = sub.add_parser("backup", help="copy the databases consistently into DIR")
     backup.add_argument("dir", type=Path)
+    backup.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
     restore = sub.add_parser("restore", help="put back the databases `backup` wrote to DIR")
     restore.add_argument("dir", type=Path)
     restore.add_argument("services", nargs="*", metavar="{errors,logs,metrics}")
@@ -270,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             return cmd_migrate(args.services or list(SERVICES))
         if args.command == "backup":
-            return cmd_backup(args.dir, list(SERVICES))
+            unknown = [s for s in args.services if s not in SERVICES]
+            if unknown:
+                print(f"flowmon: unknown service {unknown[0]!r}", file=sys.stderr)
+                return 2
+            return cmd_backup(args.dir, args.services or list(SERVICES))
         if args.command == "restore":
             unknown = [s for s in args.services if s not in SERVICES]
             if unknown:

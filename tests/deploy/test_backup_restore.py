@@ -202,8 +202,8 @@ def test_restore_without_backups_says_so(tmp_path: Path) -> None:
 
 
 def test_documented_backup_inside_a_per_service_container(tmp_path: Path) -> None:
-    """docs/operations.md: `env -u DATABASE_URL flowmon backup` in the error-tracker
-    container, whose environment has SPEC §8.2's DATABASE_URL and WORKDIR /app."""
+    """docs/operations.md: `flowmon backup DIR errors` in the error-tracker container,
+    whose environment has SPEC §8.2's DATABASE_URL and WORKDIR /app."""
     app = tmp_path / "app"  # stands for /app
     app.mkdir()
     env = {
@@ -222,8 +222,9 @@ def test_documented_backup_inside_a_per_service_container(tmp_path: Path) -> Non
     assert made.returncode == 0, made.stderr
     plain = run(flowmon_bin, "backup", str(app / "data/backups/x"))
     assert plain.returncode == 2 and "DATABASE_URL" in plain.stderr
-    documented = run(
-        "env", "-u", "DATABASE_URL", flowmon_bin, "backup", str(app / "data/backups/x")
-    )
+    documented = run(flowmon_bin, "backup", str(app / "data/backups/x"), "errors")
     assert documented.returncode == 0, documented.stderr
     assert (app / "data/backups/x/errors.db").is_file()
+    assert not (app / "data/backups/x/logs.db").exists()
+    unknown = run(flowmon_bin, "backup", str(app / "data/backups/y"), "nope")
+    assert unknown.returncode == 2 and "unknown service" in unknown.stderr
