@@ -424,33 +424,6 @@ def find_series(
     return out
 
 
-def raw_samples(
-    conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
-) -> dict[int, dict[int, int]]:
-    """{series id: {ts: unsigned value bits}} from chunks and head in ``[start, end]``."""
-    out: dict[int, dict[int, int]] = {sid: {} for sid in ids}
-    if not ids:
-        return out
-    param = _ids_param(ids)
-    for sid, data in conn.execute(
-        "SELECT series_id, data FROM chunks WHERE series_id IN (SELECT value FROM json_each(?))"
-        " AND block BETWEEN ? AND ? AND max_ms >= ? AND min_ms <= ?",
-        (param, start_ms // BLOCK_MS, end_ms // BLOCK_MS, start_ms, end_ms),
-    ):
-        timestamps, bits = chunkcodec.decode(data)
-        target = out[sid]
-        for ts, b in zip(timestamps, bits, strict=True):
-            if start_ms <= ts <= end_ms:
-                target[ts] = b
-    for sid, ts, b in conn.execute(
-        "SELECT series_id, ts, value FROM head WHERE series_id IN (SELECT value FROM json_each(?))"
-        " AND ts BETWEEN ? AND ?",
-        (param, start_ms, end_ms),
-    ):
-        out[sid][ts] = b & 0xFFFFFFFFFFFFFFFF
-    return out
-
-
 # Decoded chunks, keyed by the blob itself (so a re-packed block can never be served stale):
 # dashboards re-read the same recent blocks on every refresh. ~2.3 KB per 120-sample block,
 # so at most ~10 MB; 4,096 blocks hold the default 1 h of raw data of ~1,300 series.
@@ -983,16 +956,15 @@ def iter_latest(
         for s in find_series(conn, matchers, since_ms, None):
             chosen[s.id] = s
     ids = list(chosen)
-    latest: dict[int, tuple[int, int]] = {}
+    latest: dict[int, tuple[int, float]] = {}
     for i in range(0, len(ids), 5000):
         part = ids[i : i + 5000]
-        for sid, points in raw_samples(conn, part, since_ms, 2**62).items():
-            if points:
-                ts = max(points)
-                latest[sid] = (ts, points[ts])
+        for sid, (stamps, values) in raw_points(conn, part, since_ms, 2**62).items():
+            if stamps:
+                latest[sid] = (stamps[-1], values[-1])
     for sid in sorted(latest, key=lambda x: chosen[x].labels.items_tuple):
-        ts, bits = latest[sid]
-        yield chosen[sid].labels, ts, chunkcodec.bits_to_floats([bits])[0]
+        ts, value = latest[sid]
+        yield chosen[sid].labels, ts, value
 
 
 # --- rollups -------------------------------------------------------------------------------
