@@ -24,6 +24,8 @@ LAST_NAMES = ["garcia", "martinez", "lopez", "sanchez", "perez", "gomez", "ruiz"
 ITEM_TYPES = ["bike", "bike", "bike", "ebike", "ebike", "kids_bike", "scooter"]
 SCANNER_PATHS = ["/wp-login.php", "/.env", "/admin/config.php", "/phpmyadmin/"]
 
+MAX_CONNECTIONS = 8  # the client pool; also bounds the retries in ``call``
+
 
 @dataclass
 class Traffic:
@@ -102,17 +104,22 @@ class Traffic:
         self, client: httpx.AsyncClient, method: str, path: str, json: object = None
     ) -> httpx.Response | None:
         started = time.perf_counter()
-        try:
+        # uvicorn drops a keep-alive connection after the app raised (FastAPI's 500 path
+        # re-raises), so a request sent on it is never read. Each of the pool's idle
+        # connections can be such a one, so a retry may meet another: try once more per
+        # connection the client may hold.
+        for attempt in range(MAX_CONNECTIONS + 1):
             try:
                 response = await client.request(method, path, json=json)
-            except (httpx.RemoteProtocolError, httpx.ReadError):
-                # uvicorn drops a keep-alive connection after the app raised (FastAPI's
-                # 500 path re-raises), so the next request sent on it is never read.
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                if attempt == MAX_CONNECTIONS:
+                    self.failures += 1
+                    return None
                 self.reconnects += 1
-                response = await client.request(method, path, json=json)
-        except httpx.HTTPError:
-            self.failures += 1
-            return None
+            except httpx.HTTPError:
+                self.failures += 1
+                return None
         self.latencies.append(time.perf_counter() - started)
         self.status_counts[response.status_code] += 1
         return response
@@ -121,7 +128,8 @@ class Traffic:
         """Send ``rate`` requests a second for ``duration`` seconds (None: until cancelled)."""
         deadline = None if not duration else time.monotonic() + duration
         interval = 1.0 / self.rate if self.rate > 0 else 0.0
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, limits=limits) as client:
             slots = asyncio.Semaphore(concurrency)
             pending: set[asyncio.Task[None]] = set()
             next_at = time.monotonic()
