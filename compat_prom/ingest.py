@@ -34,10 +34,9 @@ class SeriesCache:
         if len(self.map) >= _CACHE_MAX:
             self.map.clear()
 
-    def resolve(self, key: SeriesKey, pairs: LabelPairs | None) -> tuple[int, Labels]:
+    def resolve(self, key: SeriesKey, pairs: LabelPairs) -> tuple[int, Labels]:
         hit = self.map.get(key)
         if hit is None:
-            assert pairs is not None, "decoder omitted labels of an unknown key"
             labels = store.clean_labels(Labels(pairs))
             hit = self.map[key] = (labels.fingerprint(), labels)
         return hit
@@ -60,14 +59,30 @@ class WriteResult:
     exemplars: int
 
 
-def _rows_of(
-    cache: SeriesCache, batch: WriteBatch
-) -> tuple[dict[int, tuple[Labels, int, int]], list[tuple[int, int, int]]]:
+Bounds = dict[int, tuple[Labels, int, int]]
+
+
+def _rows_of(cache: SeriesCache, batch: WriteBatch) -> tuple[Bounds, list[tuple[int, int, int]]]:
     """(series id → (labels, first ts, last ts), rows of (series id, ts, value bits))."""
-    series: dict[int, tuple[Labels, int, int]] = {}
-    sids: list[int] = []
-    stamps: list[int] = []
-    values: list[float] = []
+    series: Bounds = {}
+    rows: list[tuple[int, int, int]] = []
+    if batch.known_keys:
+        hits = list(map(cache.map.__getitem__, batch.known_keys))
+        sids = [sid for sid, _ in hits]
+        stamps = batch.known_ts
+        lo, hi = min(stamps), max(stamps)
+        if lo // store.HOUR_MS == hi // store.HOUR_MS:
+            # The store keeps series bounds to the hour: one hour's batch gives every series
+            # the same bounds, without a pass over the samples.
+            series = {sid: (labels, lo, hi) for sid, labels in hits}
+        else:
+            for sid, labels in hits:
+                series[sid] = (labels, hi, lo)
+            for sid, at in zip(sids, stamps, strict=True):
+                labels, first, last = series[sid]
+                if at < first or at > last:
+                    series[sid] = (labels, min(first, at), max(last, at))
+        rows = list(zip(sids, stamps, store.to_signed_bits(batch.known_values), strict=True))
     for rec in batch.series:
         sid, labels = cache.resolve(rec.key, rec.labels)
         ts = rec.timestamps
@@ -76,14 +91,12 @@ def _rows_of(
         if seen is not None:
             lo, hi = min(lo, seen[1]), max(hi, seen[2])
         series[sid] = (labels, lo, hi)
-        sids.extend([sid] * len(ts))
-        stamps.extend(ts)
-        values.extend(rec.values)
-    return series, list(zip(sids, stamps, store.to_signed_bits(values), strict=True))
+        rows.extend(zip([sid] * len(ts), ts, store.to_signed_bits(rec.values), strict=True))
+    return series, rows
 
 
 def _write_job(
-    series: dict[int, tuple[Labels, int, int]],
+    series: Bounds,
     rows: list[tuple[int, int, int]],
     metadata: list[tuple[str, str, str, str]],
 ) -> store.Job:
@@ -92,7 +105,7 @@ def _write_job(
             store.ensure_series(conn, labels, lo, hi, sid=sid)
         if metadata:
             store.put_metadata(conn, metadata)
-        return store.append_rows(conn, rows)
+        return store.append_rows(conn, rows, {sid: [lo, hi] for sid, (_, lo, hi) in series.items()})
 
     return job
 

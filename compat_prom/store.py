@@ -191,9 +191,18 @@ def append_samples(conn: sqlite3.Connection, batch: Batch) -> int:
     return _insert_head(conn, rows, bounds)
 
 
-def append_rows(conn: sqlite3.Connection, rows: list[tuple[int, int, int]]) -> int:
-    """Fast path for ingest: (series id from ``ensure_series``, ts, signed value bits)."""
-    bounds: dict[int, list[int]] = {}
+def append_rows(
+    conn: sqlite3.Connection,
+    rows: list[tuple[int, int, int]],
+    bounds: dict[int, list[int]] | None = None,
+) -> int:
+    """Fast path for ingest: (series id from ``ensure_series``, ts, signed value bits).
+
+    ``bounds``: each series' (first ts, last ts) in ``rows`` when the caller has them.
+    """
+    if bounds is not None:
+        return _insert_head(conn, rows, bounds)
+    bounds = {}
     for sid, ts, _ in rows:
         seen = bounds.get(sid)
         if seen is None:
@@ -214,12 +223,13 @@ def _insert_head(
     conn.executemany("INSERT OR REPLACE INTO head (series_id, ts, value) VALUES (?, ?, ?)", rows)
     touched = _touched(conn)
     now = time.monotonic()
-    lo_b = min(lo for lo, _ in bounds.values()) // BLOCK_MS
+    oldest = min(lo for lo, _ in bounds.values())
+    lo_b = oldest // BLOCK_MS
     hi_b = max(hi for _, hi in bounds.values()) // BLOCK_MS
     blocks = range(lo_b, hi_b + 1) if hi_b - lo_b <= 96 else {ts // BLOCK_MS for _, ts, _ in rows}
     for b in blocks:
         touched[b] = now
-    _mark_late(conn, (ts for _, ts, _ in rows))
+    _mark_late(conn, oldest, (ts for _, ts, _ in rows))
     hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS  # by arrival, for /health's 24 h
     conn.execute(
         "INSERT INTO ingest_stats (hour, samples) VALUES (?, ?)"
@@ -242,12 +252,17 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     )
 
 
-def _mark_late(conn: sqlite3.Connection, timestamps: Iterable[int]) -> None:
-    """Minutes already rolled up that got new samples are recomputed at the next run."""
+def _mark_late(conn: sqlite3.Connection, oldest: int, timestamps: Iterable[int]) -> None:
+    """Minutes already rolled up that got new samples are recomputed at the next run.
+
+    ``oldest``: no timestamp is older, so most batches need no pass over them.
+    """
     done = get_meta(conn, WATERMARK_KEY)
     if done is None:
         return
     watermark = int(done)
+    if oldest >= watermark:
+        return
     late = {ts // MINUTE_MS * MINUTE_MS for ts in timestamps if ts < watermark}
     if late:
         conn.executemany(
@@ -886,8 +901,15 @@ def _keys_with_data(
 
 def add_observations(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
     """Raw native-histogram observations (series id, ts, value), duplicates allowed."""
+    if not rows:
+        return
+    bounds: dict[int, list[int]] = {}
+    for sid, ts, _ in rows:
+        seen = bounds.setdefault(sid, [ts, ts])
+        seen[0], seen[1] = min(seen[0], ts), max(seen[1], ts)
+    _touch_series(conn, bounds)  # a series seen first at 00:59 has samples at 01:00 too
     conn.executemany("INSERT INTO observations (series_id, ts, value) VALUES (?, ?, ?)", rows)
-    _mark_late(conn, (ts for _, ts, _ in rows))
+    _mark_late(conn, min(lo for lo, _ in bounds.values()), (ts for _, ts, _ in rows))
 
 
 def get_totals(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, float]:

@@ -57,7 +57,7 @@ class UnsupportedMediaType(AppError):
 @dataclass
 class SeriesRecord:
     key: SeriesKey  # identifies the label set as sent (raw label bytes or the pairs)
-    labels: LabelPairs | None  # as sent, validated; None when the caller knows ``key``
+    labels: LabelPairs  # as sent, validated
     timestamps: list[int]
     values: list[float]
 
@@ -69,10 +69,15 @@ class WriteBatch:
     rejected: list[str] = field(default_factory=list)  # one reason per rejected series
     histograms: int = 0
     exemplars: int = 0
+    # One-sample series whose key the caller said it knows, in columns (key, ts, value):
+    # the steady-state path, with no object per series.
+    known_keys: list[bytes] = field(default_factory=list)
+    known_ts: list[int] = field(default_factory=list)
+    known_values: list[float] = field(default_factory=list)
 
     @property
     def sample_count(self) -> int:
-        return sum(len(s.timestamps) for s in self.series)
+        return sum(len(s.timestamps) for s in self.series) + len(self.known_ts)
 
 
 def version_of(content_type: str | None) -> int:
@@ -149,6 +154,11 @@ def decode_v1(raw: bytes, known: Container[SeriesKey] = ()) -> WriteBatch:
     out = WriteBatch()
     stamps: dict[bytes, int | None] = {}
     append = out.series.append
+    known_key, known_ts, known_value = (
+        out.known_keys.append,
+        out.known_ts.append,
+        out.known_values.append,
+    )
     for tsb in msg.timeseries:
         n = len(tsb)
         if (
@@ -165,7 +175,9 @@ def decode_v1(raw: bytes, known: Container[SeriesKey] = ()) -> WriteBatch:
             if ts is not None:
                 key = tsb[: n - _TAIL]
                 if key in known:
-                    append(SeriesRecord(key, None, [ts], [_double(tsb, n - 15)[0]]))
+                    known_key(key)
+                    known_ts(ts)
+                    known_value(_double(tsb, n - 15)[0])
                     continue
                 pairs = _label_prefix(key)
                 if pairs is not None:

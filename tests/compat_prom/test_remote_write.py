@@ -197,7 +197,12 @@ def test_decoder_garbage_raises_only_bad_request(data: bytes, v2: bool) -> None:
         st.tuples(
             st.dictionaries(st.text(min_size=1, max_size=5), st.text(max_size=5), max_size=3),
             st.lists(
-                st.tuples(st.floats(allow_nan=False), st.integers(-(2**62), 2**62)), max_size=3
+                st.tuples(
+                    st.floats(allow_nan=False),
+                    # any int64, or the ms range the one-sample fast path reads (1971-2109)
+                    st.integers(-(2**62), 2**62) | st.integers(2**35, 2**42 - 1),
+                ),
+                max_size=3,
             ),
         ),
         max_size=4,
@@ -212,9 +217,38 @@ def test_v1_roundtrip(series: list[tuple[dict[str, str], list[tuple[float, int]]
     # the fast path (known label bytes) gives the same samples for the same keys
     raw = snappy.uncompress(v1_body(series))  # type: ignore[arg-type]
     again = remote_write.decode_v1(raw, {r.key for r in batch.series})
-    assert [(r.key, r.timestamps, r.values) for r in again.series] == [
-        (r.key, r.timestamps, r.values) for r in batch.series
+    known = [
+        (k, [t], [v])
+        for k, t, v in zip(again.known_keys, again.known_ts, again.known_values, strict=True)
     ]
+    assert sorted(map(repr, [(r.key, r.timestamps, r.values) for r in again.series] + known)) == (
+        sorted(repr((r.key, r.timestamps, r.values)) for r in batch.series)
+    )
+    assert again.sample_count == batch.sample_count
     assert [
         (r.labels, list(zip(r.values, r.timestamps, strict=True))) for r in batch.series
     ] == expected
+
+
+def test_known_series_rows_and_bounds() -> None:
+    """The columnar path for known series gives the same rows and per-series bounds."""
+    from compat_prom import ingest
+    from core.labels import Labels
+
+    cache = ingest.SeriesCache()
+    a, b = (("__name__", "up"), ("job", "a")), (("__name__", "up"), ("job", "b"))
+    sid_a, _ = cache.resolve(b"ka", a)
+    sid_b, _ = cache.resolve(b"kb", b)
+    hour = 1_764_000_000_000 // store.HOUR_MS * store.HOUR_MS
+    for stamps in ([hour + 1, hour + 2, hour + 3], [hour - 5, hour + 7, hour + 1]):
+        batch = remote_write.WriteBatch(
+            known_keys=[b"ka", b"kb", b"ka"], known_ts=stamps, known_values=[1.0, 2.0, 3.0]
+        )
+        series, rows = ingest._rows_of(cache, batch)
+        assert rows == [(sid_a, stamps[0], bits(1.0)), (sid_b, stamps[1], bits(2.0)),
+                        (sid_a, stamps[2], bits(3.0))]  # fmt: skip
+        lo_a, hi_a = min(stamps[0], stamps[2]), max(stamps[0], stamps[2])
+        if stamps[0] // store.HOUR_MS == max(stamps) // store.HOUR_MS:
+            lo_a, hi_a = min(stamps), max(stamps)  # one hour: the batch's span, same hours
+        assert series[sid_a] == (Labels(a), lo_a, hi_a)
+        assert series[sid_b][1] <= stamps[1] <= series[sid_b][2]

@@ -133,3 +133,14 @@ def test_packed_minute_lasts_follow_the_minute_rollups(tmp_path: Path) -> None:
         assert want[91] == (H + 91 * M + 45_000, 367 * 0.5)  # 15 s samples: the minute's last
         write(w, lambda c: store.delete_rollups_before(c, M, H + store.HOUR_MS, 10**6))
         assert packed()[0][0] >= H + store.HOUR_MS
+
+
+def test_observation_series_bounds_follow_later_observations(tmp_path: Path) -> None:
+    """A histogram first observed at 00:59 and again at 01:00: the series must be found for
+    the 01:00 hour too (its bounds grow with observations, as they do with samples)."""
+    with metrics_db(tmp_path) as (w, r):
+        sid = write(w, lambda c: store.ensure_series(c, OBS, H - M, H - M, store.KIND_OBSERVATIONS))
+        write(w, lambda c: store.add_observations(c, [(sid, H - M, 0.1)]))
+        assert store.matching_series(r, [Matcher("__name__", "=", "lat")], H + 1) == {}
+        write(w, lambda c: store.add_observations(c, [(sid, H + M, 0.2), (sid, H + 2 * M, 0.3)]))
+        assert store.matching_series(r, [Matcher("__name__", "=", "lat")], H + 1) == {sid: OBS}
