@@ -90,7 +90,7 @@ def parse_when(text: str | None, name: str) -> int | None:
         raise BadRequest(f"{name}: not an ISO 8601 time: {text!r}") from None
 
 
-def log_filter(
+async def log_filter(
     container: str | None = None,
     level: str | None = None,
     search: str | None = None,

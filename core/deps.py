@@ -1,4 +1,8 @@
-"""FastAPI dependencies shared by the services' routers (``Annotated`` aliases)."""
+"""FastAPI dependencies shared by the services' routers (``Annotated`` aliases).
+
+They are ``async def`` although none awaits: FastAPI runs a plain ``def`` dependency in its
+thread pool, two thread hops per request for a header check (~10 % of a small remote-write).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ from core.errors import Unauthorized
 from core.http import read_body
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
     return ServiceContext.of(request)
 
 
 Ctx = Annotated[ServiceContext, Depends(context)]
 
 
-def api_key(request: Request) -> None:
+async def api_key(request: Request) -> None:
     """X-API-Key, bearer token or basic-auth password must equal the service's key."""
     check_api_key(ServiceContext.of(request).settings.api_key_value, request.headers)
 
@@ -27,7 +31,7 @@ def api_key(request: Request) -> None:
 ApiKey = Depends(api_key)
 
 
-def ui_login(request: Request) -> None:
+async def ui_login(request: Request) -> None:
     """Basic auth for web pages when UI_USERNAME and UI_PASSWORD are both set."""
     settings = ServiceContext.of(request).settings
     if not settings.ui_username or settings.ui_password is None:
