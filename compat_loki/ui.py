@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from compat_loki import store
 from compat_loki.levels import LEVELS
 from core.deps import Ctx, UiLogin
-from core.ui.templating import make_templates
+from core.ui.lazy import LazyTemplates
 
 router = APIRouter(tags=["ui"], dependencies=[UiLogin])
-templates = make_templates(Path(__file__).parent / "templates")
+templates = LazyTemplates(Path(__file__).parent / "templates")
 
 
 @router.get("/", include_in_schema=False)

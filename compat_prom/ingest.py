@@ -24,22 +24,25 @@ _CACHE_MAX = 50_000  # ~0.8 KB per entry: ~40 MB at most
 
 
 class SeriesCache:
-    """Series key as sent (raw label bytes or label pairs) → (series id, Labels)."""
+    """Series key as sent (raw label bytes or label pairs) → series id, and id → Labels."""
 
     def __init__(self) -> None:
-        self.map: dict[SeriesKey, tuple[int, Labels]] = {}
+        self.ids: dict[SeriesKey, int] = {}
+        self.labels: dict[int, Labels] = {}
 
     def trim(self) -> None:
         """Called between requests only: a request's ``known`` keys must stay known."""
-        if len(self.map) >= _CACHE_MAX:
-            self.map.clear()
+        if len(self.ids) >= _CACHE_MAX:
+            self.ids.clear()
+            self.labels.clear()
 
     def resolve(self, key: SeriesKey, pairs: LabelPairs) -> tuple[int, Labels]:
-        hit = self.map.get(key)
-        if hit is None:
+        sid = self.ids.get(key)
+        if sid is None:
             labels = store.clean_labels(Labels(pairs))
-            hit = self.map[key] = (labels.fingerprint(), labels)
-        return hit
+            sid = self.ids[key] = labels.fingerprint()
+            self.labels[sid] = labels
+        return sid, self.labels[sid]
 
 
 def cache_of(ctx: ServiceContext) -> SeriesCache:
@@ -66,23 +69,20 @@ def _rows_of(cache: SeriesCache, batch: WriteBatch) -> tuple[Bounds, list[tuple[
     """(series id → (labels, first ts, last ts), rows of (series id, ts, value bits))."""
     series: Bounds = {}
     rows: list[tuple[int, int, int]] = []
-    if batch.known_keys:
-        hits = list(map(cache.map.__getitem__, batch.known_keys))
-        sids = [sid for sid, _ in hits]
-        stamps = batch.known_ts
+    if batch.known_ids:
+        sids, stamps, labels_of = batch.known_ids, batch.known_ts, cache.labels
         lo, hi = min(stamps), max(stamps)
         if lo // store.HOUR_MS == hi // store.HOUR_MS:
             # The store keeps series bounds to the hour: one hour's batch gives every series
             # the same bounds, without a pass over the samples.
-            series = {sid: (labels, lo, hi) for sid, labels in hits}
+            series = {sid: (labels_of[sid], lo, hi) for sid in sids}
         else:
-            for sid, labels in hits:
-                series[sid] = (labels, hi, lo)
+            series = {sid: (labels_of[sid], hi, lo) for sid in sids}
             for sid, at in zip(sids, stamps, strict=True):
                 labels, first, last = series[sid]
                 if at < first or at > last:
                     series[sid] = (labels, min(first, at), max(last, at))
-        rows = list(zip(sids, stamps, store.to_signed_bits(batch.known_values), strict=True))
+        rows = list(zip(sids, stamps, batch.known_bits, strict=True))
     for rec in batch.series:
         sid, labels = cache.resolve(rec.key, rec.labels)
         ts = rec.timestamps
@@ -116,7 +116,7 @@ async def remote_write_body(
     """Decode and store one remote-write request (raw = snappy-decoded protobuf)."""
     cache = cache_of(ctx)
     cache.trim()
-    version, batch = remote_write.decode(raw, content_type, cache.map)
+    version, batch = remote_write.decode(raw, content_type, cache.ids)  # type: ignore[arg-type]
     series, rows = _rows_of(cache, batch)
     written = 0
     if rows or batch.metadata:

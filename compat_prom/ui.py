@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from compat_prom import views
 from core.deps import Ctx, UiLogin
 from core.errors import BadRequest
-from core.ui.templating import make_templates
+from core.ui.lazy import LazyTemplates
 
 router = APIRouter(tags=["ui"], dependencies=[UiLogin])
-templates = make_templates(Path(__file__).parent / "templates")
+templates = LazyTemplates(Path(__file__).parent / "templates")
 PERIODS = ("1h", "24h", "7d")
 
 

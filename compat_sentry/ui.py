@@ -10,7 +10,6 @@ Jinja2 is imported on the first page view (``_templates``), not at start-up (~2 
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from compat_sentry import eventview, store
 from compat_sentry.ingest import event_json
 from core.deps import Ctx, UiLogin
 from core.errors import BadRequest, NotFound
+from core.ui.lazy import LazyTemplates
 
 router = APIRouter(tags=["ui"], dependencies=[UiLogin])
 
@@ -35,17 +35,12 @@ HOURS = 24
 STATUSES = {"unresolved": False, "resolved": True, "all": None}
 
 
-@functools.cache
-def _templates() -> Any:
-    """Jinja2 is loaded on the first page view: an ingest-only tracker never pays its RSS."""
-    from core.ui.templating import make_templates
-
-    return make_templates(Path(__file__).parent / "templates")
+templates = LazyTemplates(Path(__file__).parent / "templates")
 
 
 def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
     context["root_path"] = request.scope.get("root_path", "")
-    response: HTMLResponse = _templates().TemplateResponse(request, name, context)
+    response: HTMLResponse = templates.TemplateResponse(request, name, context)
     return response
 
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import migrations
+from core import memory, migrations
 from core.context import ServiceContext
 from core.db import Database
 from core.errors import AppError
@@ -97,6 +97,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
+            memory.TRIMMER.maybe_trim()  # the answer is sent; give back what building it took
             self.metrics.requests.labels(self.metrics.service, scope["method"], str(status)).inc()
             self.metrics.request_seconds.observe(elapsed)
             if self.log.isEnabledFor(logging.INFO):
@@ -123,6 +124,7 @@ def open_context(spec: ServiceSpec) -> ServiceContext:
     writer = Writer(path, batch_max=settings.writer_batch_max, name=spec.name)
     metrics = SelfMetrics(spec.name)
     metrics.watch(lambda: writer.queue_depth, db.size_bytes)
+    writer.on_idle(memory.TRIMMER.maybe_trim)  # after an ingest burst
     return ServiceContext(spec.name, settings, db, writer, JobRunner(), metrics)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from core import memory
 from core.settings import CommonSettings, SettingsError, load_settings
 
 SERVICES: dict[str, str] = {
@@ -109,6 +110,7 @@ async def serve(apps: Sequence[tuple[str, Any, CommonSettings]]) -> None:
 
 
 def run_services(names: Sequence[str], overrides: dict[str, dict[str, Any]]) -> int:
+    memory.limit_arenas()  # before the writer, tailer and request threads exist
     multi = len(names) > 1
     apps = []
     for name in names:

@@ -44,6 +44,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._commit_listeners: list[Callable[[], None]] = []
+        self._idle_listeners: list[Callable[[], None]] = []
         self.commits = 0
         self.jobs_done = 0
 
@@ -54,6 +55,10 @@ class Writer:
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in the writer thread) after every successful commit."""
         self._commit_listeners.append(listener)
+
+    def on_idle(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (in the writer thread) when the queue has run empty."""
+        self._idle_listeners.append(listener)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -106,6 +111,12 @@ class Writer:
                         break
                     batch.append(more)
                 self._commit_batch(conn, batch)
+                if self._queue.empty():
+                    for listener in self._idle_listeners:
+                        try:
+                            listener()
+                        except Exception:
+                            log.exception("%s: idle listener failed", self.name)
         finally:
             conn.close()
 

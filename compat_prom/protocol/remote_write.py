@@ -23,7 +23,9 @@ Rules applied, numbered for the tests:
 from __future__ import annotations
 
 import struct
-from collections.abc import Container
+import sys
+from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -69,11 +71,23 @@ class WriteBatch:
     rejected: list[str] = field(default_factory=list)  # one reason per rejected series
     histograms: int = 0
     exemplars: int = 0
-    # One-sample series whose key the caller said it knows, in columns (key, ts, value):
-    # the steady-state path, with no object per series.
-    known_keys: list[bytes] = field(default_factory=list)
+    # One-sample series whose key the caller knows, in columns (the caller's id, ts, the
+    # value's 8 little-endian bytes): the steady-state path, no object per series or value.
+    known_ids: list[int] = field(default_factory=list)
     known_ts: list[int] = field(default_factory=list)
-    known_values: list[float] = field(default_factory=list)
+    known_value_bytes: bytearray = field(default_factory=bytearray)
+
+    @property
+    def known_bits(self) -> array[int]:
+        """The known samples' values as signed 64-bit patterns (how the store keeps them)."""
+        bits = array("q", bytes(self.known_value_bytes))
+        if sys.byteorder != "little":  # pragma: no cover - x86 and arm64 are little-endian
+            bits.byteswap()
+        return bits
+
+    @property
+    def known_values(self) -> list[float]:
+        return array("d", self.known_bits.tobytes()).tolist()
 
     @property
     def sample_count(self) -> int:
@@ -141,12 +155,14 @@ def _label_prefix(key: bytes) -> LabelPairs | None:
     return tuple((lb.name, lb.value) for lb in ts.labels)
 
 
-def decode_v1(raw: bytes, known: Container[SeriesKey] = ()) -> WriteBatch:
-    """``known``: keys whose labels the caller already has (their ``labels`` come back None).
+def decode_v1(raw: bytes, known: Mapping[bytes, int] | None = None) -> WriteBatch:
+    """``known``: label bytes the caller has seen → its id for them; one-sample series with
+    those labels come back in the ``known_*`` columns.
 
     Why the raw view: upb's Python objects cost ~1 µs per label read, ~10 µs per series;
     slicing the series' bytes and looking the label bytes up in ``known`` costs ~1 µs.
     """
+    ids = known or {}
     try:
         msg = pbraw.WriteRequestRaw.FromString(raw)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -154,10 +170,10 @@ def decode_v1(raw: bytes, known: Container[SeriesKey] = ()) -> WriteBatch:
     out = WriteBatch()
     stamps: dict[bytes, int | None] = {}
     append = out.series.append
-    known_key, known_ts, known_value = (
-        out.known_keys.append,
+    known_id, known_ts, value_bytes = (
+        out.known_ids.append,
         out.known_ts.append,
-        out.known_values.append,
+        out.known_value_bytes,
     )
     for tsb in msg.timeseries:
         n = len(tsb)
@@ -174,10 +190,11 @@ def decode_v1(raw: bytes, known: Container[SeriesKey] = ()) -> WriteBatch:
                 ts = stamps[tail] = _varint6(tail)
             if ts is not None:
                 key = tsb[: n - _TAIL]
-                if key in known:
-                    known_key(key)
+                sid = ids.get(key)
+                if sid is not None:
+                    known_id(sid)
                     known_ts(ts)
-                    known_value(_double(tsb, n - 15)[0])
+                    value_bytes += tsb[n - 15 : n - 7]
                     continue
                 pairs = _label_prefix(key)
                 if pairs is not None:
@@ -266,7 +283,7 @@ def decode_v2(raw: bytes) -> WriteBatch:
 
 
 def decode(
-    raw: bytes, content_type: str | None, known: Container[SeriesKey] = ()
+    raw: bytes, content_type: str | None, known: Mapping[bytes, int] | None = None
 ) -> tuple[int, WriteBatch]:
     version = version_of(content_type)
     return version, decode_v2(raw) if version == 2 else decode_v1(raw, known)
