@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
 from compat_prom import store, views
 from compat_prom.protocol import exposition
@@ -52,10 +51,7 @@ def scrape(
 ) -> Response:
     matcher_sets = [parse_selector(m) for m in match or []]
     openmetrics = exposition.wants_openmetrics(request.headers.get("accept"))
-    if openmetrics:
-        own = om_latest(ctx.metrics.registry).decode()  # type: ignore[no-untyped-call]
-    else:
-        own = ctx.metrics.exposition().decode()
+    own = ctx.metrics.exposition(openmetrics=openmetrics).decode()
     with ctx.db.read() as conn:
         helps = {name: e[0]["help"] for name, e in store.metadata(conn).items() if e[0]["help"]}
         latest = list(store.iter_latest(conn, matcher_sets, _now() - LOOKBACK_MS))
@@ -63,7 +59,7 @@ def scrape(
         latest, helps, openmetrics=openmetrics, skip_names=exposition.family_names(own)
     )
     if not match:
-        body += own  # prometheus_client's OpenMetrics output ends with "# EOF"
+        body += own  # the OpenMetrics form ends with "# EOF"
     elif openmetrics:
         body += "# EOF\n"
     media = exposition.OPENMETRICS_TYPE if openmetrics else exposition.TEXT_TYPE

@@ -65,8 +65,8 @@ def self_metric_names() -> set[str]:
     samples before their first increment)."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     names = set()
-    for family in SelfMetrics("x").registry.collect():
-        names |= {family.name + suffix for suffix in suffixes[family.type]}
+    for family in SelfMetrics("x").families():
+        names |= {family.name + suffix for suffix in suffixes[family.kind]}
     return names
 
 
