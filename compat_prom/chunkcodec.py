@@ -73,6 +73,24 @@ def decode_arrays(blob: bytes) -> tuple[array[int], array[float]]:
     return array("q", timestamps), array("d", words.tobytes())
 
 
+def has_sample_in(blob: bytes, lo: int, hi: int) -> bool:
+    """Whether a timestamp of the chunk lies in ``[lo, hi]``, without decoding the values
+    (regular chunks: by arithmetic; others: their deltas only)."""
+    flags, n, first, delta = _HEADER.unpack_from(blob, 0)
+    if n == 0:
+        return False
+    if flags & _REGULAR:
+        if delta <= 0:
+            return lo <= first <= hi
+        i = max(0, -((first - lo) // delta))  # the first index with first + i*delta >= lo
+        return i < n and first + i * delta <= hi
+    pos = _HEADER.size
+    (ts_len,) = struct.unpack_from("<I", blob, pos)
+    deltas = array("q")
+    deltas.frombytes(zlib.decompress(blob[pos + 4 : pos + 4 + ts_len]))
+    return any(lo <= t <= hi for t in accumulate(deltas, initial=first))
+
+
 def _decode(blob: bytes) -> tuple[list[int], array[int]]:
     flags, n, first, delta = _HEADER.unpack_from(blob, 0)
     if n == 0:

@@ -527,7 +527,7 @@ def series_with_data(
     ):
         if sid in found:
             continue
-        if data is None or any(start_ms <= t <= end_ms for t in chunkcodec.decode(data)[0]):
+        if data is None or chunkcodec.has_sample_in(data, start_ms, end_ms):
             found.add(sid)
     rest = [i for i in ids if i not in found]
     if rest:

@@ -29,6 +29,28 @@ def test_chunk_roundtrip(stamps: list[int], data: st.DataObject) -> None:
     assert chunkcodec.decode(chunkcodec.encode(stamps, bits)) == (stamps, bits)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-(10**6), 10**6),
+    st.integers(0, 5000) | st.just(15_000),
+    st.integers(0, 130),
+    st.booleans(),
+    st.integers(-(10**6), 3 * 10**6),
+    st.integers(0, 2 * 10**6),
+    st.randoms(),
+)
+def test_chunk_has_sample_in_matches_decode(
+    first: int, delta: int, n: int, jitter: bool, lo: int, width: int, rng: object
+) -> None:
+    """The header-only range check agrees with decoding, regular chunks or not."""
+    stamps = [first + i * delta for i in range(n)]
+    if jitter:
+        stamps = sorted({t + rng.randint(0, 999) for t in stamps})  # type: ignore[attr-defined]
+    blob = chunkcodec.encode(stamps, [0] * len(stamps))
+    hi = lo + width
+    assert chunkcodec.has_sample_in(blob, lo, hi) == any(lo <= t <= hi for t in stamps)
+
+
 def test_chunk_regular_series_is_small() -> None:
     stamps = [1_764_000_000_000 + i * 15_000 for i in range(120)]
     values = chunkcodec.floats_to_bits([float(i // 3) for i in range(120)])
