@@ -77,6 +77,7 @@ def has_sample_in(blob: bytes, lo: int, hi: int) -> bool:
     """Whether a timestamp of the chunk lies in ``[lo, hi]``, without decoding the values
     (regular chunks: by arithmetic; others: their deltas only)."""
     flags, n, first, delta = _HEADER.unpack_from(blob, 0)
+    n, first, delta = int(n), int(first), int(delta)
     if n == 0:
         return False
     if flags & _REGULAR:
