@@ -12,7 +12,8 @@ Storage: bytes per sample on disk once the head is packed into chunks (the serve
 compaction job, woken by the backfill), then the rollup job over the whole 24 h (timed; the
 server runs with AGGREGATION_INTERVAL=3600 so it does not roll up during the backfill) and
 retention with the default RETENTION_RAW=1h, and bytes per original sample after that.
-All traffic goes to 127.0.0.1. Run: ``.venv/bin/python bench/metrics.py`` (5-10 minutes).
+All traffic goes to 127.0.0.1. Run: ``.venv/bin/python bench/metrics.py`` (5-10 minutes;
+``BENCH_KEEP=1`` keeps the data folder).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -348,6 +350,8 @@ def main() -> None:
         f"after rollups + retention: file {db_bytes(db):,} B = {db_bytes(db) / total_samples:.2f}"
         f" B per original sample (rollups {sizes.get('rollups', 0):,} B)"
     )
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
