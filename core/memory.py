@@ -44,24 +44,34 @@ def trim() -> bool:
 
 
 class Trimmer:
-    """``trim()`` at most once per ``interval`` seconds, however often it is asked."""
+    """``trim()`` soon after being asked, at most once per ``interval`` seconds, and once
+    more after the last request of a burst (a trailing trim), in a daemon thread so the
+    asker (the writer, a finished response) never waits for it."""
 
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
-        self._next = 0.0
+        self._wanted = threading.Event()
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.trims = 0
 
     def maybe_trim(self) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        with self._lock:
-            if now < self._next:
-                return
-            self._next = now + self.interval
-        trim()
-        self.trims += 1
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="flowmon-trim", daemon=True
+                    )
+                    self._thread.start()
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            trim()
+            self.trims += 1
+            time.sleep(self.interval)
 
 
 TRIMMER = Trimmer()  # one per process: ``flowmon all`` runs three services in it

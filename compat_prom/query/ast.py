@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import promql_parser as pp
-
 from core.errors import QueryError
 from core.labels import Matcher
 
@@ -152,13 +150,21 @@ class Unary(Node):
         return self.expr.type
 
 
+def _parser() -> Any:
+    """promql-parser, imported on the first query: a collector that only ingests never
+    pays its ~1.5 MB RSS."""
+    import promql_parser
+
+    return promql_parser
+
+
 def parse(text: str) -> Node:
     """Parse PromQL text into our AST; any parser complaint becomes a 400."""
     if _NEGATIVE_AT_RE.search(_STRINGS_RE.sub('""', text)):
         # promql-parser (0.12) cannot hand such times to Python (a Rust panic); refuse early.
         raise QueryError(_NEGATIVE_AT)
     try:
-        tree = pp.parse(text)
+        tree = _parser().parse(text)
     except (ValueError, RuntimeError) as exc:
         raise QueryError(f"parse error: {exc}") from None
     except (KeyboardInterrupt, SystemExit):
@@ -171,7 +177,7 @@ def parse(text: str) -> Node:
 def prettify(text: str) -> str:
     """promql-parser's canonical formatting (``/api/v1/format_query``)."""
     parse(text)  # our checks and error texts first
-    return str(pp.parse(text).prettify())
+    return str(_parser().parse(text).prettify())
 
 
 def _ms(delta: dt.timedelta | None) -> int:

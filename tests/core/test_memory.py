@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from core import memory
@@ -29,11 +30,19 @@ def test_trim_gives_freed_heap_back() -> None:
     assert rss_kb() < grown - 20_000
 
 
-def test_trimmer_runs_at_most_once_per_interval() -> None:
-    trimmer = memory.Trimmer(interval=60.0)
+def test_trimmer_runs_at_most_once_per_interval_and_once_after_a_burst() -> None:
+    trimmer = memory.Trimmer(interval=2.0)
     for _ in range(50):
         trimmer.maybe_trim()
-    assert trimmer.trims == 1
+        time.sleep(0.005)
+    time.sleep(0.1)
+    assert trimmer.trims == 1  # the first ask; the others fell inside the interval
+    deadline = time.monotonic() + 5
+    while trimmer.trims < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert trimmer.trims == 2  # the trailing trim after the burst
+    time.sleep(2.5)
+    assert trimmer.trims == 2  # nothing asked since: no more trims
 
 
 def test_writer_calls_idle_listeners_when_its_queue_runs_empty(tmp_path: Path) -> None:
