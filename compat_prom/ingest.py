@@ -101,8 +101,7 @@ def _write_job(
     metadata: list[tuple[str, str, str, str]],
 ) -> store.Job:
     def job(conn: sqlite3.Connection) -> int:
-        for sid, (labels, lo, hi) in series.items():
-            store.ensure_series(conn, labels, lo, hi, sid=sid)
+        store.ensure_series_ids(conn, series)
         if metadata:
             store.put_metadata(conn, metadata)
         return store.append_rows(conn, rows, {sid: [lo, hi] for sid, (_, lo, hi) in series.items()})

@@ -27,7 +27,7 @@ import sqlite3
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,17 @@ def ensure_series(
         row = conn.execute("SELECT first_ms, last_ms FROM series WHERE id = ?", (sid,)).fetchone()
         known[sid] = [row[0], row[1]]
     return sid
+
+
+def ensure_series_ids(
+    conn: sqlite3.Connection, series: Mapping[int, tuple[Labels, int, int]]
+) -> None:
+    """``ensure_series`` for many (id → (labels, first, last)), the known ones skipped in C
+    (a remote-write batch is mostly series seen before)."""
+    new = series.keys() - _known(conn).keys()
+    for sid in new:
+        labels, lo, hi = series[sid]
+        ensure_series(conn, labels, lo, hi, sid=sid)
 
 
 def _touch_series(conn: sqlite3.Connection, bounds: dict[int, list[int]]) -> None:
