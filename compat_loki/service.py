@@ -96,6 +96,7 @@ def create_app(settings: LogsSettings) -> FastAPI:
         health=_health,
         render_error=render_error,
         on_startup=[_start],
+        quiet_ingest=lambda path: path == "/loki/api/v1/push",
         title="flowmon log store",
     )
     return build_app(spec)

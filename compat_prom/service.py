@@ -40,6 +40,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         routers=[api.router, spec_api.router, prom_api.router, ui.router],
         render_error=prom_api.render_error,
         on_startup=[maintenance.register],
+        quiet_ingest=lambda path: path in ("/api/v1/write", "/api/metrics"),
         title="flowmon metrics collector",
     )
     return build_app(spec)

@@ -99,6 +99,7 @@ def create_app(settings: ErrorsSettings) -> FastAPI:
         health=_health,
         render_error=render_error,
         on_startup=[_create_default_project],
+        quiet_ingest=sentry_api.is_sentry_path,
         title="flowmon error tracker",
     )
     ctx = open_context(spec)

@@ -66,3 +66,29 @@ def test_self_metrics_are_exposed(make_settings: Callable[..., Any]) -> None:
     assert 'flowmon_http_requests_total{method="GET",service="errors",status="200"}' in text
     assert 'flowmon_writer_queue_depth{service="errors"}' in text
     assert 'flowmon_db_size_bytes{service="errors"}' in text
+
+
+def test_successful_ingest_posts_are_logged_at_debug_only(
+    make_settings: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every request is logged, but a sender's accepted POSTs only at DEBUG (one a second
+    from each Prometheus would flood the log); a refused one stays at INFO."""
+    import logging
+
+    from tests.conftest import TEST_KEY
+
+    app = metrics_service.create_app(make_settings(metrics_service.SETTINGS))
+    item = {"name": "up", "type": "gauge", "value": 1}
+    with in_process(app) as client, caplog.at_level(logging.DEBUG, "flowmon.access"):
+        client.get("/health")
+        ok = client.post("/api/metrics", json={"metrics": [item]}, headers={"X-API-Key": TEST_KEY})
+        bad = client.post("/api/metrics", content=b"{", headers={"X-API-Key": TEST_KEY})
+    assert (ok.status_code, bad.status_code) == (202, 400)
+    levels = {
+        (r.args[2], r.args[3], r.args[5]): r.levelno  # type: ignore[index]
+        for r in caplog.records
+        if r.name.startswith("flowmon.access")
+    }
+    assert levels[("GET", "/health", 200)] == logging.INFO
+    assert levels[("POST", "/api/metrics", 202)] == logging.DEBUG
+    assert levels[("POST", "/api/metrics", 400)] == logging.INFO
