@@ -21,8 +21,8 @@ import struct
 import zlib
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
-from operator import xor
+from itertools import accumulate, islice
+from operator import sub, xor
 
 _HEADER = struct.Struct("<BIqq")  # flags, count, first timestamp, constant delta
 _REGULAR = 1
@@ -46,14 +46,19 @@ def encode(timestamps: Sequence[int], bits: Sequence[int]) -> bytes:
     if n == 0:
         return _HEADER.pack(_REGULAR, 0, 0, 0)
     first = timestamps[0]
-    deltas = [timestamps[i] - timestamps[i - 1] for i in range(1, n)]
-    if not deltas or all(d == deltas[0] for d in deltas):
+    deltas = list(map(sub, islice(timestamps, 1, None), timestamps))
+    if not deltas or deltas.count(deltas[0]) == len(deltas):
         head = _HEADER.pack(_REGULAR, n, first, deltas[0] if deltas else 0)
         ts_part = b""
     else:
         head = _HEADER.pack(0, n, first, 0)
         ts_part = zlib.compress(array("q", deltas).tobytes(), _LEVEL)
-    xored = array("Q", [bits[0]] + [bits[i] ^ bits[i - 1] for i in range(1, n)]).tobytes()
+    # Each word XOR the one before, as one big-integer XOR of the words and the words
+    # shifted by one (little-endian: word i sits at bits 64*i): C speed, no loop per sample.
+    words = array("Q", bits).tobytes()
+    xored = (
+        int.from_bytes(words, "little") ^ (int.from_bytes(words[:-8], "little") << 64)
+    ).to_bytes(8 * n, "little")
     shuffled = b"".join(xored[k::8] for k in range(8))
     value_part = zlib.compress(shuffled, _LEVEL)
     return head + struct.pack("<I", len(ts_part)) + ts_part + value_part

@@ -315,7 +315,7 @@ def compact_head(conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0)
     rows: list[tuple[int, int, int, int, int, bytes]] = []
     n = 0
 
-    def flush(sid: int, stamps: list[int], bits: list[int]) -> None:
+    def flush(sid: int, stamps: Sequence[int], bits: Sequence[int]) -> None:
         old = old_chunks.get(sid)
         if old is not None:
             merged = dict(zip(*chunkcodec.decode(old), strict=True))
@@ -325,24 +325,23 @@ def compact_head(conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0)
         blob = chunkcodec.encode(stamps, bits)
         rows.append((sid, block, stamps[0], stamps[-1], len(stamps), blob))
 
-    # Streamed in (series, time) order so only one series' samples are in Python at a time
-    # (holding a whole block as dicts cost ~15 MB RSS per 1,000 series).
-    current: int | None = None
-    stamps: list[int] = []
-    bits: list[int] = []
+    # Read in the key's (time, series) order, no sort, into two int64 arrays per series:
+    # 16 bytes a sample (~2 MB for a block of 1,000 series), where Python ints in lists or
+    # dicts had cost ~15 MB RSS, and an ORDER BY series_id ~20 % of the writer's time in a
+    # backfill. Each series' samples arrive in time order.
+    per_series: dict[int, tuple[array[int], array[int]]] = {}
     for ts, sid, value in conn.execute(
-        "SELECT ts, series_id, value FROM head WHERE ts >= ? AND ts < ? ORDER BY series_id, ts",
-        (lo, hi),
+        "SELECT ts, series_id, value FROM head WHERE ts >= ? AND ts < ?", (lo, hi)
     ):
-        if sid != current:
-            if current is not None:
-                flush(current, stamps, bits)
-            current, stamps, bits = sid, [], []
-        stamps.append(ts)
-        bits.append(value & 0xFFFFFFFFFFFFFFFF)
-        n += 1
-    if current is not None:
-        flush(current, stamps, bits)
+        got = per_series.get(sid)
+        if got is None:
+            got = per_series[sid] = (array("q"), array("q"))
+        got[0].append(ts)
+        got[1].append(value)
+    for sid in sorted(per_series):
+        stamps_a, signed = per_series.pop(sid)
+        n += len(stamps_a)
+        flush(sid, stamps_a.tolist(), array("Q", signed.tobytes()))
     conn.executemany(
         "INSERT INTO chunks (series_id, block, min_ms, max_ms, n, data)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET"
