@@ -27,7 +27,7 @@ import sqlite3
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +74,23 @@ def _touched(conn: sqlite3.Connection) -> dict[int, float]:
     return entry[1]
 
 
+# Per writer connection: (first hour, last hour) → ids whose known bounds already cover it.
+# A live sender's batches all fall in the same hour, so after the first batch of that hour
+# checking a whole batch is one set difference instead of a Python loop over its series.
+_COVERED: dict[int, tuple[sqlite3.Connection, dict[tuple[int, int], set[int]]]] = {}
+
+
+def _covered(conn: sqlite3.Connection) -> dict[tuple[int, int], set[int]]:
+    entry = _COVERED.get(id(conn))
+    if entry is None or entry[0] is not conn:
+        entry = (conn, {})
+        _COVERED[id(conn)] = entry
+    return entry[1]
+
+
 def forget_known(conn: sqlite3.Connection) -> None:
     _known(conn).clear()
+    _covered(conn).clear()
 
 
 def labels_json(labels: Labels) -> str:
@@ -137,6 +152,11 @@ def ensure_series(
     return sid
 
 
+def unknown_ids(conn: sqlite3.Connection, ids: set[int]) -> set[int]:
+    """The ``ids`` this writer connection has not seen as series yet."""
+    return ids - _known(conn).keys()
+
+
 def ensure_series_ids(
     conn: sqlite3.Connection, series: Mapping[int, tuple[Labels, int, int]]
 ) -> None:
@@ -146,6 +166,22 @@ def ensure_series_ids(
     for sid in new:
         labels, lo, hi = series[sid]
         ensure_series(conn, labels, lo, hi, sid=sid)
+
+
+def _touch_uniform(conn: sqlite3.Connection, ids: Collection[int], lo: int, hi: int) -> None:
+    """``_touch_series`` for series that all have samples from ``lo`` to ``hi``."""
+    window = (_hour_floor(lo), _hour_ceil(hi))
+    covered = _covered(conn)
+    done = covered.get(window)
+    todo = set(ids) - done if done is not None else set(ids)
+    if not todo:
+        return
+    _touch_series(conn, {sid: [lo, hi] for sid in todo})
+    if done is None:
+        if len(covered) >= 8:
+            covered.clear()
+        done = covered[window] = set()
+    done |= todo
 
 
 def _touch_series(conn: sqlite3.Connection, bounds: dict[int, list[int]]) -> None:
@@ -167,7 +203,7 @@ def _touch_series(conn: sqlite3.Connection, bounds: dict[int, list[int]]) -> Non
     )
     if cur.rowcount != len(changes):
         # A series row we believed in is missing (its transaction never committed).
-        known.clear()
+        forget_known(conn)
         raise Unavailable("series cache was stale after a failed commit; retry the write")
 
 
@@ -206,11 +242,16 @@ def append_rows(
     conn: sqlite3.Connection,
     rows: list[tuple[int, int, int]],
     bounds: dict[int, list[int]] | None = None,
+    *,
+    uniform: tuple[Collection[int], int, int] | None = None,
 ) -> int:
     """Fast path for ingest: (series id from ``ensure_series``, ts, signed value bits).
 
-    ``bounds``: each series' (first ts, last ts) in ``rows`` when the caller has them.
+    ``bounds``: each series' (first ts, last ts) in ``rows`` when the caller has them;
+    ``uniform``: (series ids, first ts, last ts) when those are the same for every series.
     """
+    if uniform is not None:
+        return _insert_head(conn, rows, None, uniform)
     if bounds is not None:
         return _insert_head(conn, rows, bounds)
     bounds = {}
@@ -226,17 +267,26 @@ def append_rows(
 
 
 def _insert_head(
-    conn: sqlite3.Connection, rows: list[tuple[int, int, int]], bounds: dict[int, list[int]]
+    conn: sqlite3.Connection,
+    rows: list[tuple[int, int, int]],
+    bounds: dict[int, list[int]] | None,
+    uniform: tuple[Collection[int], int, int] | None = None,
 ) -> int:
     if not rows:
         return 0
-    _touch_series(conn, bounds)
+    if uniform is not None:
+        ids, oldest, newest = uniform
+        _touch_uniform(conn, ids, oldest, newest)
+    else:
+        assert bounds is not None
+        _touch_series(conn, bounds)
+        oldest = min(lo for lo, _ in bounds.values())
+        newest = max(hi for _, hi in bounds.values())
     conn.executemany("INSERT OR REPLACE INTO head (series_id, ts, value) VALUES (?, ?, ?)", rows)
     touched = _touched(conn)
     now = time.monotonic()
-    oldest = min(lo for lo, _ in bounds.values())
     lo_b = oldest // BLOCK_MS
-    hi_b = max(hi for _, hi in bounds.values()) // BLOCK_MS
+    hi_b = newest // BLOCK_MS
     blocks = range(lo_b, hi_b + 1) if hi_b - lo_b <= 96 else {ts // BLOCK_MS for _, ts, _ in rows}
     for b in blocks:
         touched[b] = now

@@ -130,8 +130,11 @@ def _describe(pairs: LabelPairs) -> str:
 
 # The common series Prometheus sends: its labels, then exactly one Sample
 # ``\x12 \x10 | \x09 <8-byte value> | \x10 <6-byte varint ms>`` (any ms timestamp between
-# 2^35 and 2^42, i.e. 1971-2109). Its label bytes are used as the series' cache key.
+# 2^35 and 2^42, i.e. 1971-2109), or ``\x12 \x07 | \x10 <6-byte varint ms>`` when the value
+# is 0. Its label bytes are used as the series' cache key.
 _TAIL = 18
+_TAIL_ZERO = 9  # the same Sample without its value field (the value is 0)
+_ZERO = bytes(8)
 _double = struct.Struct("<d").unpack_from
 
 
@@ -177,33 +180,34 @@ def decode_v1(raw: bytes, known: Mapping[bytes, int] | None = None) -> WriteBatc
     )
     for tsb in msg.timeseries:
         n = len(tsb)
-        if (
-            n > _TAIL
-            and tsb[n - 18] == 0x12
-            and tsb[n - 17] == 0x10
-            and tsb[n - 16] == 0x09
-            and tsb[n - 7] == 0x10
-        ):
-            tail = tsb[n - 6 :]
-            ts = stamps.get(tail, -1)
-            if ts == -1:
-                ts = stamps[tail] = _varint6(tail)
-            if ts is not None:
-                key = tsb[: n - _TAIL]
-                sid = ids.get(key)
-                if sid is not None:
-                    known_id(sid)
-                    known_ts(ts)
-                    value_bytes += tsb[n - 15 : n - 7]
-                    continue
-                pairs = _label_prefix(key)
-                if pairs is not None:
-                    problem = _check_labels(pairs)
-                    if problem:
-                        out.rejected.append(f"{problem} in series {_describe(pairs)}")
-                    else:
-                        append(SeriesRecord(key, pairs, [ts], [_double(tsb, n - 15)[0]]))
-                    continue
+        if n > _TAIL and tsb[n - 7] == 0x10:
+            if tsb[n - 18] == 0x12 and tsb[n - 17] == 0x10 and tsb[n - 16] == 0x09:
+                cut, value = n - _TAIL, tsb[n - 15 : n - 7]
+            elif tsb[n - 9] == 0x12 and tsb[n - 8] == 0x07:
+                cut, value = n - _TAIL_ZERO, _ZERO  # value 0: proto3 leaves the field out
+            else:
+                cut = 0
+            if cut:
+                tail = tsb[n - 6 :]
+                ts = stamps.get(tail, -1)
+                if ts == -1:
+                    ts = stamps[tail] = _varint6(tail)
+                if ts is not None:
+                    key = tsb[:cut]
+                    sid = ids.get(key)
+                    if sid is not None:
+                        known_id(sid)
+                        known_ts(ts)
+                        value_bytes += value
+                        continue
+                    pairs = _label_prefix(key)
+                    if pairs is not None:
+                        problem = _check_labels(pairs)
+                        if problem:
+                            out.rejected.append(f"{problem} in series {_describe(pairs)}")
+                        else:
+                            append(SeriesRecord(key, pairs, [ts], [_double(value)[0]]))
+                        continue
         _decode_series(tsb, out)
     for mdb in msg.metadata:
         try:

@@ -255,3 +255,48 @@ def test_known_series_rows_and_bounds() -> None:
             lo_a, hi_a = min(stamps), max(stamps)  # one hour: the batch's span, same hours
         assert series[sid_a] == (Labels(a), lo_a, hi_a)
         assert series[sid_b][1] <= stamps[1] <= series[sid_b][2]
+
+
+def test_steady_state_batches_store_like_the_first(client: Any) -> None:
+    """A sender's later batches take the one-hour columnar path (known series, one sample
+    each, zero values included); a batch spanning two hours takes the general one. Both
+    store every sample and grow the series' bounds, so series queries find them."""
+    h = (int(time.time() * 1000) // store.HOUR_MS - 4) * store.HOUR_MS
+    hour = store.HOUR_MS
+    names = [{"__name__": "steady_total", "i": str(i)} for i in range(20)]
+    batches = [  # per batch: (timestamp for even i, timestamp for odd i)
+        (h + 5_000, h + 5_000),  # new series: the general path, values all 0
+        (h + 20_000, h + 20_000),  # known, one hour: columnar
+        (h + hour + 14_000, h + hour + 14_000),  # known, the next hour: columnar, bounds grow
+        (h + 2 * hour + 1_000, h + hour + 29_000),  # two hours in one batch: general
+    ]
+    expected: dict[int, dict[int, float]] = {i: {} for i in range(20)}
+    for step, (even, odd) in enumerate(batches):
+        series = []
+        for i, labels in enumerate(names):
+            ts = odd if i % 2 else even
+            series.append((labels, [(float(step * i), ts)]))
+            expected[i][ts] = float(step * i)
+        r = client.post("/api/v1/write", content=v1_body(series), headers=HEADERS)
+        assert r.status_code == 204, r.text
+        if step == 2:  # the columnar path alone has grown every series' bounds by an hour
+            assert bounds(client) == (h, h + 2 * hour - 1, h + 2 * hour - 1)
+    got = read_all(client, [Matcher("__name__", "=", "steady_total")], 0, 2**62)
+    assert len(got) == 20
+    for s in got:
+        want = expected[int(s.labels["i"])]
+        assert dict(zip(s.timestamps, s.values, strict=True)) == want
+    ids = [s.labels.fingerprint() for s in got]
+    assert bounds(client) == (h, h + 2 * hour - 1, h + 3 * hour - 1)
+    with client.app.state.ctx.db.read() as conn:
+        assert len(store.series_with_data(conn, ids, h + hour, h + 2 * hour - 1)) == 20
+
+
+def bounds(client: Any) -> tuple[int, int, int]:
+    """(earliest first_ms, earliest last_ms, latest last_ms) of the steady_total series."""
+    with client.app.state.ctx.db.read() as conn:
+        row = conn.execute(
+            "SELECT min(first_ms), min(last_ms), max(last_ms) FROM series"
+            " WHERE name = 'steady_total'"
+        ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
