@@ -21,6 +21,7 @@ from compat_prom.query.values import (
     StringV,
     Value,
     VectorV,
+    any_present,
     format_value,
     kahan_sum,
     mean,
@@ -177,7 +178,7 @@ def _fold(
                 buckets.setdefault(g, []).append(v)
         for g, vs in buckets.items():
             out[g].values[i] = fn(i, vs)
-    return VectorV([s for s in out if any(v is not None for v in s.values)])
+    return VectorV([s for s in out if any_present(s.values)])
 
 
 def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> VectorV:
@@ -194,7 +195,7 @@ def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> Vec
             present = [v for v in column if v is not None]
             values.append(fn(present) if present else None)
         ev.check_time()
-        if any(v is not None for v in values):
+        if any_present(values):
             out.append(Series(labels, values, drop[g]))
     return VectorV(out)
 
@@ -284,7 +285,7 @@ def _select(
             order = chosen
     if n == 1 and order is not None and op in ("topk", "bottomk"):
         return VectorV([out[k] for k in order])
-    return VectorV([s for s in out if any(v is not None for v in s.values)])
+    return VectorV([s for s in out if any_present(s.values)])
 
 
 __all__ = ["Key", "Num", "evaluate", "quantile"]

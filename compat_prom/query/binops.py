@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING
 
 from compat_prom.query.ast import Binary
-from compat_prom.query.values import Num, ScalarV, Series, Value, VectorV
+from compat_prom.query.values import Num, ScalarV, Series, Value, VectorV, any_present
 from core.errors import QueryError, Unprocessable
 from core.labels import Labels
 
@@ -138,7 +138,7 @@ def _vector_scalar(
                     values.append(v if hit else None)
             else:
                 values.append(arith(op, a, b))
-        if any(v is not None for v in values):
+        if any_present(values):
             drop = s.drop_name or not is_cmp or node.return_bool
             out.append(Series(s.labels, values, drop))
     return VectorV(out)
@@ -168,7 +168,7 @@ def _set_op(node: Binary, lhs: list[Series], rhs: list[Series], n: int) -> Vecto
                 v if v is not None and (sig in present[i]) == want else None
                 for i, v in enumerate(s.values)
             ]
-            if any(v is not None for v in values):
+            if any_present(values):
                 out.append(Series(s.labels, values, s.drop_name))
         return VectorV(out)
     # or: all of lhs, plus rhs series whose signature has no lhs sample at that step.
@@ -185,7 +185,7 @@ def _set_op(node: Binary, lhs: list[Series], rhs: list[Series], n: int) -> Vecto
                 values.append(None)
             else:
                 values.append(v)
-        if any(v is not None for v in values):
+        if any_present(values):
             out.append(Series(r.labels, values, r.drop_name))
     return VectorV(out)
 

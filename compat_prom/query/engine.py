@@ -49,6 +49,7 @@ from compat_prom.query.values import (
     StringV,
     Value,
     VectorV,
+    has_nan,
     is_stale,
 )
 from core.errors import QueryError, Unavailable, Unprocessable
@@ -243,7 +244,7 @@ class Evaluator:
         prev: tuple[Sequence[int], list[tuple[int, int]]] | None = None
         for s in self.fetch(sel, min(eff) - rng + 1, max(eff), res):
             sts, svs = s.timestamps, s.values
-            if any(map(math.isnan, svs)):
+            if has_nan(svs):
                 pairs = [(t, v) for t, v in zip(sts, svs, strict=True) if not is_stale(v)]
                 sts = [p[0] for p in pairs]
                 svs = [p[1] for p in pairs]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from compat_prom.query import histogram, labelfns, rangefns
 from compat_prom.query.ast import Call, MatrixSel, Subquery, VectorSel
-from compat_prom.query.values import MatrixV, Num, ScalarV, Series, Value, VectorV
+from compat_prom.query.values import MatrixV, Num, ScalarV, Series, Value, VectorV, any_present
 from core.errors import QueryError, Unprocessable
 from core.labels import Labels
 
@@ -157,7 +157,7 @@ def _range_call(
             fn(ts, vs, lo, hi, t, rng) if hi > lo else None
             for (lo, hi), t in zip(rs.windows, times, strict=True)
         ]
-        if any(v is not None for v in values):
+        if any_present(values):
             ev.charge(len(values))
             out.append(Series(rs.labels, values, rs.drop_name or drop))
     ev.check_time()
@@ -182,7 +182,7 @@ def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bo
             values = rangefns.extrapolated_steps(
                 ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=None
             )
-        if any(v is not None for v in values):
+        if any_present(values):
             ev.charge(len(values))
             out.append(Series(rs.labels, values, True))
             name = rs.labels.get("__name__")
@@ -385,7 +385,7 @@ def _instant_call(ev: Evaluator, node: Call, ts: list[int]) -> Value:
                     values.append(math.nan)
                 else:
                     values.append(max(lo[i], min(hi[i], v)) if v == v else v)
-            if any(v is not None for v in values):
+            if any_present(values):
                 out_series.append(Series(s.labels, values, True))
         return VectorV(out_series)
     if name in ("sort", "sort_desc"):

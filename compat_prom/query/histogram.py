@@ -13,7 +13,7 @@ import math
 from bisect import bisect_left
 from typing import TYPE_CHECKING
 
-from compat_prom.query.values import Series, VectorV, format_value
+from compat_prom.query.values import Series, VectorV, any_present, format_value
 from core.labels import Labels
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
                     f'for metric name "{name}"'
                 )
             values.append(q)
-        if any(v is not None for v in values):
+        if any_present(values):
             out.append(Series(key, values, True))
     return VectorV(out)
 
@@ -199,6 +199,6 @@ def fraction(
         for i in range(len(lower)):
             buckets = [(le, s.values[i]) for le, s in members if s.values[i] is not None]
             values.append(bucket_fraction(lower[i], upper[i], buckets) if buckets else None)  # type: ignore[arg-type]
-        if any(v is not None for v in values):
+        if any_present(values):
             out.append(Series(key, values, True))
     return VectorV(out)

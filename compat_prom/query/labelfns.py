@@ -12,7 +12,7 @@ from functools import cmp_to_key
 from typing import TYPE_CHECKING
 
 from compat_prom.query.ast import Call, StringLit
-from compat_prom.query.values import Num, Series, StringV, VectorV
+from compat_prom.query.values import Num, Series, StringV, VectorV, any_present
 from core.errors import QueryError, Unprocessable
 from core.labels import Labels, compile_anchored
 
@@ -157,7 +157,7 @@ def sort_by_label(ev: Evaluator, node: Call, ts: list[int], desc: bool) -> Vecto
         ax, bx = a.labels.items_tuple, b.labels.items_tuple
         return (ax > bx) - (ax < bx)
 
-    present = [s for s in series if any(v is not None for v in s.values)]
+    present = [s for s in series if any_present(s.values)]
     ordered = sorted(present, key=cmp_to_key(cmp), reverse=desc)
     return VectorV(ordered)
 

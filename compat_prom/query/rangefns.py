@@ -17,7 +17,7 @@ from itertools import compress, islice
 from operator import add, le, lt, mul, sub
 
 from compat_prom.query.aggregate import float_max, float_min, quantile, stdvar
-from compat_prom.query.values import Num, kahan_sum, mean
+from compat_prom.query.values import Num, has_nan, kahan_sum, mean
 
 RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, int], Num]
 
@@ -168,14 +168,19 @@ def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
     counter's zero point (``to_zero < to_start``: only new counters, whose first value is
     small against the increase) are ruled out by one bound on the whole series, or else
     flagged in C and redone one by one."""
-    if any(map(lt, islice(vs, 1, None), vs)):
+    nan = has_nan(vs)
+    if nan:
+        resets = any(map(lt, islice(vs, 1, None), vs))
+    else:  # NaN-free: sorting an ascending list is one C pass, ~2x cheaper than the map
+        resets = sorted(vs) != (vs if isinstance(vs, list) else list(vs))
+    if resets:
         corrected: Sequence[float] = list(map(add, vs, reset_prefix(vs)))
     else:
         corrected = vs
     get = corrected.__getitem__
     result = list(map(sub, map(get, g.lasts), map(get, g.los)))
     values: list[Num] = list(map(mul, result, g.factor))
-    if result and (any(map(math.isnan, vs)) or not min(vs) > g.q_max * max(result)):
+    if result and (nan or not min(vs) > g.q_max * max(result)):
         # to_zero < to_start  <=>  first < (to_start / sampled) * result, for result > 0:
         # flagged in C with a margin, each flagged window recomputed exactly
         firsts = list(map(vs.__getitem__, g.los))

@@ -84,6 +84,19 @@ class Annotations:
             self.infos.append(msg)
 
 
+def any_present(values: list[Num]) -> bool:
+    """Whether a series has a value at some step: ``list.count`` runs in C (an identity
+    test per item), where ``any(v is not None for v in ...)`` ran a generator step each."""
+    return values.count(None) != len(values)
+
+
+def has_nan(values: Sequence[float]) -> bool:
+    """Whether a NaN is among ``values``: a NaN makes the C-level ``sum`` NaN, so the usual
+    NaN-free series costs one sum; only a NaN sum (or +Inf with -Inf) looks item by item."""
+    total = sum(values)
+    return total != total and any(map(math.isnan, values))
+
+
 def is_stale(v: float) -> bool:
     return v != v and struct.unpack("<Q", struct.pack("<d", v))[0] == STALE_NAN_BITS
 
