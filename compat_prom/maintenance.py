@@ -6,15 +6,13 @@ ingest requests queued behind them wait milliseconds, not the length of a catch-
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import sqlite3
+import contextlib
+import ctypes
 import time
 from datetime import UTC, datetime
 
 from compat_prom import rollup, store
 from compat_prom.settings import MetricsSettings
-from core import memory
 from core.context import ServiceContext
 from core.jobs import Job
 from core.timeparse import parse_duration_ms
@@ -30,44 +28,24 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float = QUIET_S) -> int:
-    """Pack finished head blocks into chunks, one block at a time.
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps it otherwise): a backfill's
+    request buffers and a block's compaction would stay in RSS (budget: 80 MB)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
-    Each block is read and encoded on a read connection in a worker thread (~80 % of the
-    work) and only stored by the writer, so ingest requests queued behind it wait for a
-    ~30 ms job instead of a ~140 ms one (1,000 series). A block that got samples while it
-    was being read is left for the next run.
-    """
+
+async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float = QUIET_S) -> int:
     cutoff = (now_ms or _now_ms()) - COMPACT_GRACE_MS
     total = 0
     for _ in range(MAX_STEPS):
-        picked = await ctx.writer.run(lambda c: store.pick_block(c, cutoff, quiet_s))
-        if picked is None:
-            break
-        block, started = picked
-        packed = await asyncio.to_thread(_pack, ctx, block)
-        n = await ctx.writer.run(functools.partial(_apply, block, started, packed))
-        if n < 0:
-            break
+        n = await ctx.writer.run(lambda c: store.compact_head(c, cutoff, quiet_s))
         total += n
+        if n == 0:
+            break
     if total:
-        memory.trim()
+        _trim_heap()
     return total
-
-
-def _apply(
-    block: int, started: float, packed: tuple[list[store.ChunkRow], int], conn: sqlite3.Connection
-) -> int:
-    return store.apply_pack(conn, block, started, packed)
-
-
-def _pack(ctx: ServiceContext, block: int) -> tuple[list[store.ChunkRow], int]:
-    with ctx.db.read() as conn:
-        conn.execute("BEGIN")  # one snapshot for the block's chunks and head rows
-        try:
-            return store.pack_block(conn, block)
-        finally:
-            conn.execute("COMMIT")
 
 
 async def aggregate(ctx: ServiceContext, now_ms: int | None = None) -> None:

@@ -337,52 +337,32 @@ def _mark_late(conn: sqlite3.Connection, oldest: int, timestamps: Iterable[int])
 
 def compact_head(conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0) -> int:
     """Pack the oldest block of the head that ended before ``cutoff_ms`` and got no samples
-    for ``quiet_s`` seconds into chunks, all on ``conn`` (one writer job).
+    for ``quiet_s`` seconds into chunks.
 
     Returns the samples moved; one block (30 min of every series) per call keeps each
-    writer job short, so call again until it returns 0. The service splits the same work
-    in three (``pick_block``, ``pack_block`` on a read connection, ``apply_pack``) so the
-    writer is busy for the short last part only.
+    writer job short, so call again until it returns 0.
     """
-    picked = pick_block(conn, cutoff_ms, quiet_s)
-    if picked is None:
-        return 0
-    block, started = picked
-    return max(0, apply_pack(conn, block, started, pack_block(conn, block)))
-
-
-def pick_block(
-    conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0
-) -> tuple[int, float] | None:
-    """In a writer job: the oldest head block ready to pack, and the monotonic time before
-    it is read (``apply_pack`` refuses if samples reached it after that)."""
     touched = _touched(conn)
     now = time.monotonic()
     start = -(2**62)
     for _ in range(1000):
         first = conn.execute("SELECT min(ts) FROM head WHERE ts >= ?", (start,)).fetchone()[0]
         if first is None:
-            return None
-        block = int(first) // BLOCK_MS
+            return 0
+        block = first // BLOCK_MS
         if (block + 1) * BLOCK_MS > cutoff_ms:
-            return None  # still open (or within the grace period)
+            return 0  # still open (or within the grace period)
         if now - touched.get(block, 0.0) >= quiet_s:
-            return block, time.monotonic()
+            break
         start = (block + 1) * BLOCK_MS  # still being filled: try the next block
-    return None
-
-
-ChunkRow = tuple[int, int, int, int, int, bytes]
-
-
-def pack_block(conn: sqlite3.Connection, block: int) -> tuple[list[ChunkRow], int]:
-    """The chunk rows of ``block`` (its head samples merged into any chunk it has) and how
-    many head samples they hold. Reads only: runs on a read connection, off the writer."""
+    else:
+        return 0
+    touched.pop(block, None)
     lo, hi = block * BLOCK_MS, (block + 1) * BLOCK_MS
     old_chunks = dict(
         conn.execute("SELECT series_id, data FROM chunks WHERE block = ?", (block,)).fetchall()
     )
-    rows: list[ChunkRow] = []
+    rows: list[tuple[int, int, int, int, int, bytes]] = []
     n = 0
 
     def flush(sid: int, stamps: Sequence[int], bits: Sequence[int]) -> None:
@@ -412,20 +392,6 @@ def pack_block(conn: sqlite3.Connection, block: int) -> tuple[list[ChunkRow], in
         stamps_a, signed = per_series.pop(sid)
         n += len(stamps_a)
         flush(sid, stamps_a.tolist(), array("Q", signed.tobytes()))
-    return rows, n
-
-
-def apply_pack(
-    conn: sqlite3.Connection, block: int, started: float, packed: tuple[list[ChunkRow], int]
-) -> int:
-    """In a writer job: store ``pack_block``'s chunks and drop the block from the head.
-    Returns the samples moved, or -1 (nothing done) when samples reached the block after
-    ``started``: the rows read then are not all of it any more; it is packed next time."""
-    touched = _touched(conn)
-    if touched.get(block, 0.0) > started:
-        return -1
-    rows, n = packed
-    lo, hi = block * BLOCK_MS, (block + 1) * BLOCK_MS
     conn.executemany(
         "INSERT INTO chunks (series_id, block, min_ms, max_ms, n, data)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET"
@@ -434,7 +400,6 @@ def apply_pack(
         rows,
     )
     conn.execute("DELETE FROM head WHERE ts >= ? AND ts < ?", (lo, hi))
-    touched.pop(block, None)
     return n
 
 

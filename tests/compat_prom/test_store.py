@@ -138,30 +138,3 @@ def test_metadata_roundtrip(tmp_path: Path) -> None:
         }
         assert list(store.metadata(r, limit=1)) == ["a_total"]
         assert list(store.metadata(r, metric="up")) == ["up"]
-
-
-def test_packing_off_the_writer_refuses_a_block_that_changed_meanwhile(tmp_path: Path) -> None:
-    """The service reads and encodes a block on a read connection, then the writer stores
-    it. A sample that reached the block in between makes the writer refuse (the chunks read
-    would lose it); the next attempt packs everything."""
-    with metrics_db(tmp_path) as (w, r):
-        a = lab("up", job="a")
-        stamps = [T0 + i * 15_000 for i in range(10)]
-        write(w, lambda c: store.append_samples(c, [(a, stamps, [float(i) for i in range(10)])]))
-        cutoff = T0 + store.BLOCK_MS * 3
-        picked = write(w, lambda c: store.pick_block(c, cutoff))
-        assert picked is not None
-        block, started = picked  # type: ignore[misc]
-        packed = store.pack_block(r, block)
-        assert packed[1] == 10
-        late = T0 + 10 * 15_000
-        write(w, lambda c: store.append_samples(c, [(a, [late], [10.0])]))
-        assert write(w, lambda c: store.apply_pack(c, block, started, packed)) == -1
-        assert r.execute("SELECT count(*) FROM head").fetchone()[0] == 11
-        assert r.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
-        while write(w, lambda c: store.compact_head(c, cutoff)):
-            pass
-        assert r.execute("SELECT count(*) FROM head").fetchone()[0] == 0
-        got = store.StoreReader(r).select([Matcher("__name__", "=", "up")], T0, cutoff)
-        assert list(got[0].timestamps) == [*stamps, late]
-        assert list(got[0].values) == [float(i) for i in range(11)]
