@@ -29,6 +29,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import add, mod, sub
 from typing import Any
 
 from compat_prom import chunkcodec
@@ -721,8 +722,13 @@ def _minute_points(
             got[0].extend(stamps[lo:hi])
             got[1].extend(values[lo:hi])
     if not at_last_sample:
+        # each bucket's end: t - t % minute + minute - 1, as three C-level maps
         for stamps_list, _ in out.values():
-            stamps_list[:] = [t // MINUTE_MS * MINUTE_MS + MINUTE_MS - 1 for t in stamps_list]
+            stamps_list[:] = map(
+                sub,
+                map(add, stamps_list, itertools.repeat(MINUTE_MS - 1)),
+                map(mod, stamps_list, itertools.repeat(MINUTE_MS)),
+            )
     return out
 
 
@@ -770,7 +776,8 @@ def _join(*layers: Points) -> Points:
     parts = [p for p in layers if p[0]]
     if len(parts) == 1:
         return parts[0]
-    return [t for p in parts for t in p[0]], [v for p in parts for v in p[1]]
+    chain = itertools.chain.from_iterable
+    return list(chain(p[0] for p in parts)), list(chain(p[1] for p in parts))
 
 
 def _bucket_lasts(points: Points, res: int) -> Points:
