@@ -70,19 +70,14 @@ def _rows_of(cache: SeriesCache, batch: WriteBatch) -> tuple[Bounds, list[tuple[
     """(series id → (labels, first ts, last ts), rows of (series id, ts, value bits))."""
     series: Bounds = {}
     rows: list[tuple[int, int, int]] = []
-    if batch.known_ids:
+    if batch.known_ids:  # the common one-hour case never gets here (``_one_hour_job``)
         sids, stamps, labels_of = batch.known_ids, batch.known_ts, cache.labels
-        lo, hi = min(stamps), max(stamps)
-        if lo // store.HOUR_MS == hi // store.HOUR_MS:
-            # The store keeps series bounds to the hour: one hour's batch gives every series
-            # the same bounds, without a pass over the samples.
-            series = {sid: (labels_of[sid], lo, hi) for sid in sids}
-        else:
-            series = {sid: (labels_of[sid], hi, lo) for sid in sids}
-            for sid, at in zip(sids, stamps, strict=True):
-                labels, first, last = series[sid]
-                if at < first or at > last:
-                    series[sid] = (labels, min(first, at), max(last, at))
+        for sid, at in zip(sids, stamps, strict=True):
+            seen = series.get(sid)
+            if seen is None:
+                series[sid] = (labels_of[sid], at, at)
+            elif at < seen[1] or at > seen[2]:
+                series[sid] = (seen[0], min(seen[1], at), max(seen[2], at))
         rows = list(zip(sids, stamps, batch.known_bits, strict=True))
     for rec in batch.series:
         sid, labels = cache.resolve(rec.key, rec.labels)

@@ -6,13 +6,12 @@ ingest requests queued behind them wait milliseconds, not the length of a catch-
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import time
 from datetime import UTC, datetime
 
 from compat_prom import rollup, store
 from compat_prom.settings import MetricsSettings
+from core import memory
 from core.context import ServiceContext
 from core.jobs import Job
 from core.timeparse import parse_duration_ms
@@ -28,13 +27,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _trim_heap() -> None:
-    """Hand freed heap memory back to the OS (glibc keeps it otherwise): a backfill's
-    request buffers and a block's compaction would stay in RSS (budget: 80 MB)."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float = QUIET_S) -> int:
     cutoff = (now_ms or _now_ms()) - COMPACT_GRACE_MS
     total = 0
@@ -44,7 +36,7 @@ async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float
         if n == 0:
             break
     if total:
-        _trim_heap()
+        memory.trim()  # a block's packing buffers would otherwise stay in RSS
     return total
 
 

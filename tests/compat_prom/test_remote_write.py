@@ -251,10 +251,8 @@ def test_known_series_rows_and_bounds() -> None:
         assert rows == [(sid_a, stamps[0], bits(1.0)), (sid_b, stamps[1], bits(2.0)),
                         (sid_a, stamps[2], bits(3.0))]  # fmt: skip
         lo_a, hi_a = min(stamps[0], stamps[2]), max(stamps[0], stamps[2])
-        if stamps[0] // store.HOUR_MS == max(stamps) // store.HOUR_MS:
-            lo_a, hi_a = min(stamps), max(stamps)  # one hour: the batch's span, same hours
         assert series[sid_a] == (Labels(a), lo_a, hi_a)
-        assert series[sid_b][1] <= stamps[1] <= series[sid_b][2]
+        assert series[sid_b] == (Labels(b), stamps[1], stamps[1])
 
 
 def test_steady_state_batches_store_like_the_first(client: Any) -> None:
