@@ -93,6 +93,9 @@ def note_appended(ctx: ServiceContext, rows: int) -> None:
 def register(ctx: ServiceContext) -> None:
     settings = ctx.settings
     assert isinstance(settings, MetricsSettings)
+    # The writer's in-memory series caches (ids it created, bounds it extended) must not
+    # outlive a rolled-back job: the next batch would skip re-creating its series.
+    ctx.writer.on_rollback(store.forget_known)
 
     async def compact_job() -> None:
         await compact(ctx)

@@ -45,6 +45,7 @@ class Writer:
         self._stopping = False
         self._commit_listeners: list[Callable[[], None]] = []
         self._idle_listeners: list[Callable[[], None]] = []
+        self._rollback_listeners: list[Callable[[sqlite3.Connection], None]] = []
         self.commits = 0
         self.jobs_done = 0
 
@@ -55,6 +56,19 @@ class Writer:
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in the writer thread) after every successful commit."""
         self._commit_listeners.append(listener)
+
+    def on_rollback(self, listener: Callable[[sqlite3.Connection], None]) -> None:
+        """Call ``listener(conn)`` (in the writer thread) after a job's work was rolled back
+        (the job raised, or the commit failed): caches of what the database holds that the
+        job updated in memory are stale then."""
+        self._rollback_listeners.append(listener)
+
+    def _rolled_back(self, conn: sqlite3.Connection) -> None:
+        for listener in self._rollback_listeners:
+            try:
+                listener(conn)
+            except Exception:
+                log.exception("%s: rollback listener failed", self.name)
 
     def on_idle(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in the writer thread) when the queue has run empty."""
@@ -140,6 +154,7 @@ class Writer:
             except BaseException as exc:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+                self._rolled_back(conn)
                 future.set_exception(exc)
                 continue
             conn.execute("RELEASE job")
@@ -150,6 +165,7 @@ class Writer:
             log.error("%s: commit failed: %s", self.name, exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._rolled_back(conn)
             for future, _ in done:
                 future.set_exception(Unavailable(f"commit failed: {exc}"))
             return

@@ -298,3 +298,27 @@ def bounds(client: Any) -> tuple[int, int, int]:
             " WHERE name = 'steady_total'"
         ).fetchone()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_a_rolled_back_job_does_not_leave_the_writer_believing_in_its_series(
+    client: Any,
+) -> None:
+    """A writer job that created a series and then failed is rolled back; the writer's
+    cache of known series must forget it, or the next batch would store samples of a
+    series that has no row (and no query would find them)."""
+    from core.labels import Labels
+
+    ctx = client.app.state.ctx
+    now = int(time.time() * 1000)
+    labels = Labels({"__name__": "rolled_back_total", "job": "x"})
+
+    def created_then_failed(conn: Any) -> None:
+        store.ensure_series(conn, labels, now, now)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        client.portal.call(ctx.writer.run, created_then_failed)
+    body = v1_body([({"__name__": "rolled_back_total", "job": "x"}, [(7.0, now)])])
+    assert client.post("/api/v1/write", content=body, headers=HEADERS).status_code == 204
+    got = read_all(client, [Matcher("__name__", "=", "rolled_back_total")], now - 1, now + 1)
+    assert [(s.labels, list(s.values)) for s in got] == [(labels, [7.0])]

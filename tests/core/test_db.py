@@ -196,3 +196,27 @@ def test_commit_listener_runs_after_commit(db_path: Path) -> None:
     finally:
         writer.stop()
     assert seen and seen[-1] == 1
+
+
+def test_writer_tells_rollback_listeners_when_a_job_fails(db_path: Path) -> None:
+    from core.db import prepare_file
+
+    prepare_file(db_path)
+    writer = Writer(db_path)
+    seen: list[sqlite3.Connection] = []
+    writer.on_rollback(seen.append)
+    writer.start()
+    try:
+        writer.run_sync(lambda conn: conn.execute("CREATE TABLE t (x)"), timeout=10)
+        assert seen == []
+
+        def fails(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (1)")
+            raise ValueError("no")
+
+        with pytest.raises(ValueError):
+            writer.run_sync(fails, timeout=10)
+        assert len(seen) == 1
+        assert writer.run_sync(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+    finally:
+        writer.stop()
