@@ -173,12 +173,16 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def wait_for_self_metrics(stack: Stack, timeout: float = 45) -> None:
-    """Until the agent's samples reach the newest step a Grafana range query ends on.
+    """Until the agent's samples of every service reach the newest step a Grafana range
+    query ends on.
 
     Grafana floors ``end`` to the step (15 s), so data younger than the last boundary is
-    invisible to a range panel; a rate() also needs two scrapes before that boundary."""
+    invisible to a range panel; a rate() also needs two scrapes before that boundary. The
+    three services are scraped independently, so each must be there (one service's
+    series arriving first is not enough: the dropped-items panel has only the
+    collector's)."""
     deadline = time.monotonic() + timeout
-    expr = "sum(rate(flowmon_http_requests_total[1m]))"
+    expr = "sum by (service) (rate(flowmon_http_requests_total[1m]))"
     while time.monotonic() < deadline:
         start, end = grafana_times(time.time())
         r = httpx.post(
@@ -190,7 +194,7 @@ def wait_for_self_metrics(stack: Stack, timeout: float = 45) -> None:
         if r.status_code == 404:
             time.sleep(6)  # no query API to watch yet: a few scrapes, then go on
             return
-        if r.status_code == 200 and r.json()["data"]["result"]:
+        if r.status_code == 200 and len(r.json()["data"]["result"]) >= len(stack.ports):
             return
         time.sleep(1)
 
