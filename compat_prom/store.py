@@ -508,6 +508,19 @@ _decoded = functools.lru_cache(maxsize=4096)(chunkcodec.decode_arrays)
 Points = tuple[list[int], list[float]]
 
 
+def _add_slice(
+    out: dict[int, Points], sid: int, stamps: array[int], values: array[float], lo: int, hi: int
+) -> None:
+    """Append ``[lo, hi)`` of one decoded block to the series' points (blocks come in time
+    order per series)."""
+    got = out.get(sid)
+    if got is None:
+        out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
+    else:
+        got[0].extend(stamps[lo:hi])
+        got[1].extend(values[lo:hi])
+
+
 def raw_points(
     conn: sqlite3.Connection, ids: Sequence[int], start_ms: int, end_ms: int
 ) -> dict[int, Points]:
@@ -532,12 +545,7 @@ def raw_points(
             continue
         lo = bisect.bisect_left(stamps, start_ms) if stamps[0] < start_ms else 0
         hi = bisect.bisect_right(stamps, end_ms) if stamps[-1] > end_ms else len(stamps)
-        got = out.get(sid)
-        if got is None:
-            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
-        else:
-            got[0].extend(stamps[lo:hi])
-            got[1].extend(values[lo:hi])
+        _add_slice(out, sid, stamps, values, lo, hi)
     head: dict[int, tuple[list[int], list[int]]] = {}
     for sid, ts, b in conn.execute(
         "SELECT series_id, ts, value FROM head WHERE series_id IN (SELECT value FROM json_each(?))"
@@ -715,12 +723,7 @@ def _minute_points(
         hi = bisect.bisect_left(stamps, t_hi) if stamps[-1] >= t_hi else n
         if lo >= hi:
             continue
-        got = out.get(sid)
-        if got is None:
-            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
-        else:
-            got[0].extend(stamps[lo:hi])
-            got[1].extend(values[lo:hi])
+        _add_slice(out, sid, stamps, values, lo, hi)
     if not at_last_sample:
         # each bucket's end: t - t % minute + minute - 1, as three C-level maps
         for stamps_list, _ in out.values():
