@@ -63,12 +63,13 @@ class Writer:
         job updated in memory are stale then."""
         self._rollback_listeners.append(listener)
 
-    def _rolled_back(self, conn: sqlite3.Connection) -> None:
-        for listener in self._rollback_listeners:
+    def _notify(self, kind: str, listeners: list[Callable[..., None]], *args: Any) -> None:
+        """Call each listener; one that fails is logged and the others still run."""
+        for listener in listeners:
             try:
-                listener(conn)
+                listener(*args)
             except Exception:
-                log.exception("%s: rollback listener failed", self.name)
+                log.exception("%s: %s listener failed", self.name, kind)
 
     def on_idle(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in the writer thread) when the queue has run empty."""
@@ -126,11 +127,7 @@ class Writer:
                     batch.append(more)
                 self._commit_batch(conn, batch)
                 if self._queue.empty():
-                    for listener in self._idle_listeners:
-                        try:
-                            listener()
-                        except Exception:
-                            log.exception("%s: idle listener failed", self.name)
+                    self._notify("idle", self._idle_listeners)
         finally:
             conn.close()
 
@@ -154,7 +151,7 @@ class Writer:
             except BaseException as exc:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
-                self._rolled_back(conn)
+                self._notify("rollback", self._rollback_listeners, conn)
                 future.set_exception(exc)
                 continue
             conn.execute("RELEASE job")
@@ -165,7 +162,7 @@ class Writer:
             log.error("%s: commit failed: %s", self.name, exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._rolled_back(conn)
+            self._notify("rollback", self._rollback_listeners, conn)
             for future, _ in done:
                 future.set_exception(Unavailable(f"commit failed: {exc}"))
             return
@@ -173,8 +170,4 @@ class Writer:
         self.jobs_done += len(done)
         for future, result in done:
             future.set_result(result)
-        for listener in self._commit_listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("%s: commit listener failed", self.name)
+        self._notify("commit", self._commit_listeners)
