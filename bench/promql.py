@@ -38,7 +38,7 @@ from compat_prom.query.api_calls import (  # noqa: E402
     series,
 )
 from compat_prom.service import HEAD, MIGRATIONS  # noqa: E402
-from core import migrations  # noqa: E402
+from core import memory, migrations  # noqa: E402
 from core.db import connect, prepare_file  # noqa: E402
 from core.labels import Labels, Matcher  # noqa: E402
 
@@ -139,6 +139,7 @@ def main() -> None:
             n = build(path, end_ms)
             path.with_suffix(".end").write_text(str(end_ms))
             print(f"data set: {n:,} samples written in {time.perf_counter() - t0:.0f} s")
+        memory.settle_gc()  # as the server does once it is up (core.cli)
         print("load average before timing: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         conn = connect(path, readonly=True)
         reader = store.StoreReader(conn)

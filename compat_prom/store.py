@@ -858,7 +858,10 @@ class StoreReader:
         if not need_old:
             return raw
         minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, end_ms)
-        hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
+        hour: dict[int, Points] = {}
+        if start_ms < earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
+            # hour rollups answer only where minute ones were deleted by retention
+            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
         for sid in need_old:
             r = raw.get(sid, _NONE)
             m = _before(minute.get(sid, _NONE), _first(r))

@@ -101,6 +101,7 @@ async def serve(apps: Sequence[tuple[str, Any, CommonSettings]]) -> None:
         for name, app, _ in apps:
             for line in service_module(name).banner(app):
                 print(f"[{name}] {line}", flush=True)
+        memory.settle_gc()
         print("flowmon is ready; Ctrl-C stops it.", flush=True)
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:

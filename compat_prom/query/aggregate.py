@@ -120,7 +120,7 @@ def evaluate(ev: Evaluator, node: Aggregate, ts: list[int]) -> Value:
             if not isinstance(pv, ScalarV):
                 raise QueryError(f"expected scalar parameter for {op}")
             param_values = pv.values
-    inner = ev.eval(node.expr, ts)
+    inner = ev.eval_aggregand(node, ts)
     if not isinstance(inner, VectorV):
         raise QueryError("expected instant vector in aggregation expression")
     series = inner.series
@@ -191,9 +191,13 @@ def _simple(ev: Evaluator, node: Aggregate, series: list[Series], n: int) -> Vec
     out = []
     for g, labels in enumerate(groups):
         values: list[Num] = []
-        for column in zip(*members[g], strict=True):
-            present = [v for v in column if v is not None]
-            values.append(fn(present) if present else None)
+        if node.op == "sum" and len(members[g]) == 1:
+            # a sum of one series is its value (Prometheus starts a sum with the first one)
+            values = list(members[g][0])
+        else:
+            for column in zip(*members[g], strict=True):
+                present = [v for v in column if v is not None]
+                values.append(fn(present) if present else None)
         ev.check_time()
         if any_present(values):
             out.append(Series(labels, values, drop[g]))

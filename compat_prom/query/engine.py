@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
+from operator import is_not
+from typing import cast
 
-from compat_prom.query import aggregate, binops, functions
+from compat_prom.query import aggregate, binops, functions, summedrates
 from compat_prom.query.ast import (
     MATRIX,
     SCALAR,
@@ -143,6 +145,12 @@ class Evaluator:
         if isinstance(node, Call):
             return functions.call(self, node, ts)
         raise QueryError(f"unsupported expression {type(node).__name__}")
+
+    def eval_aggregand(self, node: Aggregate, ts: list[int]) -> Value:
+        """The expression an aggregation folds; ``sum(rate(...))`` takes a shortcut."""
+        if summedrates.applies(node):
+            return summedrates.summed_rates(self, node, ts)
+        return self.eval(node.expr, ts)
 
     def scalar_arg(self, node: Node, ts: list[int]) -> list[float]:
         value = self.eval(node, ts)
@@ -337,7 +345,13 @@ class Evaluator:
             raise QueryError("unexpected result type")
         merged: dict[Labels, list[tuple[int, float]]] = {}
         for s in series:
-            points = [(t, v) for t, v in zip(ts, s.values, strict=True) if v is not None]
+            # the steps with a value, picked in C (Nones are never kept)
+            pairs = cast(Iterator[tuple[int, float]], zip(ts, s.values, strict=True))
+            points: list[tuple[int, float]]
+            if s.values.count(None):
+                points = list(compress(pairs, map(is_not, s.values, repeat(None))))
+            else:
+                points = list(pairs)
             if not points:
                 continue
             labels = finish_labels(s.labels, s.drop_name)

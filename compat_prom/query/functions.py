@@ -165,6 +165,11 @@ def _range_call(
 
 
 def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bool) -> VectorV:
+    return VectorV(rate_series(ev, m, counter=counter, rate=rate))
+
+
+def rate_series(ev: Evaluator, m: MatrixV, *, counter: bool, rate: bool) -> list[Series]:
+    """``rate``/``increase`` (``counter``) or ``delta`` of every series of ``m``."""
     out = []
     times, rng = m.times, m.range_ms
     # Series read at the same instants share their windows list (matrix_selector), and so
@@ -185,14 +190,20 @@ def _rate_call(ev: Evaluator, node: Call, m: MatrixV, *, counter: bool, rate: bo
         if any_present(values):
             ev.charge(len(values))
             out.append(Series(rs.labels, values, True))
-            name = rs.labels.get("__name__")
-            if counter and name and not name.endswith(("_total", "_sum", "_count", "_bucket")):
-                ev.notes.info(
-                    "metric might not be a counter, name does not end in "
-                    f'_total/_sum/_count/_bucket: "{name}"'
-                )
+            if counter:
+                counter_note(ev, rs.labels)
     ev.check_time()
-    return VectorV(out)
+    return out
+
+
+def counter_note(ev: Evaluator, labels: Labels) -> None:
+    """Prometheus' info annotation for a counter function over a name that is no counter's."""
+    name = labels.get("__name__")
+    if name and not name.endswith(("_total", "_sum", "_count", "_bucket")):
+        ev.notes.info(
+            "metric might not be a counter, name does not end in "
+            f'_total/_sum/_count/_bucket: "{name}"'
+        )
 
 
 def _matrix(ev: Evaluator, node: Call, ts: list[int], i: int = 0) -> MatrixV:

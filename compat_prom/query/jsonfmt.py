@@ -8,6 +8,7 @@ times faster than building and serialising the equivalent Python objects.
 from __future__ import annotations
 
 import json
+from operator import add
 from typing import Any
 
 from compat_prom.query.engine import Result
@@ -45,18 +46,24 @@ def result_json(res: Result) -> str:
         ]
         return '{"resultType":"vector","result":[' + ",".join(items) + "]}"
     series = []
-    times: dict[int, str] = {}  # every series shares the query's steps
-
-    def time_text(t: int) -> str:
-        text = times[t] = ts_json(t)
-        return text
-
+    # Every series of a range result shares the query's steps: the "[t,\"" prefixes are
+    # made once per distinct list of times (usually one), each point is then a C-level
+    # concatenation with its value's text, and the pairs are joined by '"],'.
+    prefixes: dict[int, str] = {}
+    last_stamps: tuple[int, ...] = ()
+    last_pre: list[str] = []
     for lbl, points in res.matrix:
-        stamps, values = zip(*points, strict=True) if points else ((), ())
-        tstrs = [times.get(t) or time_text(t) for t in stamps]
-        vstrs = values_text(list(values))
-        pts = "],[".join(map('{},"{}"'.format, tstrs, vstrs))
-        series.append(f'{{"metric":{labels_json(lbl)},"values":[[{pts}]]}}')
+        if not points:
+            series.append(f'{{"metric":{labels_json(lbl)},"values":[]}}')
+            continue
+        stamps, values = zip(*points, strict=True)
+        if stamps != last_stamps:
+            for t in stamps:
+                if t not in prefixes:
+                    prefixes[t] = "[" + ts_json(t) + ',"'
+            last_stamps, last_pre = stamps, list(map(prefixes.__getitem__, stamps))
+        pts = '"],'.join(map(add, last_pre, values_text(list(values))))
+        series.append(f'{{"metric":{labels_json(lbl)},"values":[{pts}"]]}}')
     return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
 
 

@@ -1,0 +1,160 @@
+"""``sum(rate(x[r]))`` as the rate of the summed counters: the dashboard query, per group.
+
+Why: a 24 h panel of ``sum by (endpoint) (rate(http_requests_total[5m]))`` computes a rate
+for every series at every step and then adds them up, step by step: two passes over
+series x steps in Python. For counters scraped at the same instants (they share their
+windows), without resets or NaN in the range, Prometheus' rate is linear in the values
+as long as no window's extrapolation is cut at the counter's zero point:
+
+    sum_i (v_i[last] - v_i[first]) * factor  =  (V[last] - V[first]) * factor,  V = sum_i v_i
+
+so the members of a group are added point by point (one C-level ``map`` per series) and the
+group gets one rate. The zero-point cut (``to_zero < to_start``, only where a counter's
+first value is small against its increase, i.e. young counters) is found per member with a
+bound: a member's increase in a window is at most the group's (all increases are >= 0),
+and its first value never decreases, so past the first step where
+``first > max over later steps of (q * group increase)`` no window of it can be cut; the
+steps before that are checked exactly and corrected one by one.
+
+Precision: each member is summed relative to its first value, so the rounding error is of
+the order of the range's increase times 1e-16 per member, not of the counters' absolute
+size (a ~1e-12 relative difference from per-series summation; the conformance suite
+compares to 1e-6). Series that do not qualify (resets, NaN, their own timestamps) take the
+per-series path, and the aggregation adds both parts as usual.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Sequence
+from itertools import accumulate, compress, repeat
+from operator import add, le, mul, sub
+from typing import TYPE_CHECKING, cast
+
+from compat_prom.query import functions, rangefns
+from compat_prom.query.aggregate import group_labels
+from compat_prom.query.ast import Aggregate, Call, MatrixSel
+from compat_prom.query.values import MatrixV, Num, RangeSeries, Series, VectorV, has_nan
+from core.labels import Labels
+
+if TYPE_CHECKING:
+    from compat_prom.query.engine import Evaluator
+
+COUNTER_RATES = ("rate", "increase")
+
+
+def applies(node: Aggregate) -> bool:
+    """``sum [by|without (...)] (rate|increase(<selector>[<range>]))``."""
+    expr = node.expr
+    return (
+        node.op == "sum"
+        and isinstance(expr, Call)
+        and expr.name in COUNTER_RATES
+        and len(expr.args) == 1
+        and isinstance(expr.args[0], MatrixSel)
+    )
+
+
+def summed_rates(ev: Evaluator, node: Aggregate, ts: list[int]) -> VectorV:
+    """The rate series of ``node.expr``, with each group's qualifying members already
+    added up (one series in their place); the aggregation then sums as usual."""
+    call = node.expr
+    assert isinstance(call, Call)
+    m = ev.eval(call.args[0], ts)
+    assert isinstance(m, MatrixV)
+    rate = call.name == "rate"
+    buckets: dict[tuple[Labels, int], list[RangeSeries]] = {}
+    rest: list[RangeSeries] = []
+    for rs in m.series:
+        if _qualifies(rs):
+            key = (group_labels(rs.labels, node.grouping, node.without), id(rs.windows))
+            buckets.setdefault(key, []).append(rs)
+        else:
+            rest.append(rs)
+    out: list[Series] = []
+    geometries: dict[int, rangefns.Geometry] = {}  # the groups' members share their windows
+    for (_, windows_id), members in buckets.items():
+        if len(members) == 1:
+            rest.extend(members)
+            continue
+        geo = geometries.get(windows_id)
+        if geo is None:
+            first = members[0]
+            geo = geometries[windows_id] = rangefns.window_geometry(
+                first.ts, first.windows, m.times, m.range_ms, rate=rate
+            )
+        values = _group_steps([rs.vs for rs in members], geo)
+        ev.check_time()
+        if values is None:
+            continue
+        for rs in members:
+            ev.charge(len(values))
+            functions.counter_note(ev, rs.labels)
+        out.append(Series(members[0].labels, values, True))
+    if rest:
+        out.extend(
+            functions.rate_series(ev, MatrixV(rest, m.times, m.range_ms), counter=True, rate=rate)
+        )
+    return VectorV(out)
+
+
+def _qualifies(rs: RangeSeries) -> bool:
+    """Windows over several steps, no NaN, no counter reset (values ascending)."""
+    vs = rs.vs
+    if len(rs.windows) < 2 or has_nan(vs):
+        return False
+    return sorted(vs) == (vs if isinstance(vs, list) else list(vs))
+
+
+def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> list[Num] | None:
+    """Per step the sum of the members' ``counter_steps``, or None without a valid step."""
+    if not geo.valid:
+        return None
+    total: list[float] = list(map(sub, members[0], repeat(members[0][0])))
+    for vs in members[1:]:
+        total = list(map(add, total, map(sub, vs, repeat(vs[0]))))
+    get = total.__getitem__
+    group = list(map(sub, map(get, geo.lasts), map(get, geo.los)))
+    values: list[float] = list(map(mul, group, geo.factor))
+    bound = list(map(mul, geo.q, group))
+    los = geo.los
+    if min(vs[los[0]] for vs in members) <= max(bound):  # else no window is ever cut
+        later_max = list(accumulate(reversed(bound), max))[::-1]
+        for vs in members:
+
+            def safe(j: int, vs: Sequence[float] = vs) -> bool:
+                return bool(vs[los[j]] > later_max[j])
+
+            # first step from which no window of this member can be cut at its zero point
+            safe_from = bisect_left(range(len(los)), True, key=safe)
+            if safe_from:
+                _correct_young(values, vs, geo, safe_from)
+    valid = geo.valid
+    if len(valid) == geo.n:
+        return cast(list[Num], values)
+    out: list[Num] = [None] * geo.n
+    if valid[-1] - valid[0] + 1 == len(valid):  # one run of steps (the usual case)
+        out[valid[0] : valid[-1] + 1] = values
+    else:
+        for k, v in zip(valid, values, strict=True):
+            out[k] = v
+    return out
+
+
+def _correct_young(
+    values: list[float], vs: Sequence[float], geo: rangefns.Geometry, upto: int
+) -> None:
+    """Replace, in the group's ``values``, this member's linear share by its exact rate in
+    the windows (among the first ``upto``) that Prometheus cuts at the zero point."""
+    get = vs.__getitem__
+    firsts = list(map(get, geo.los[:upto]))
+    increases = list(map(sub, map(get, geo.lasts[:upto]), firsts))
+    near = map(le, firsts, map(mul, geo.q, increases))
+    for j in compress(range(upto), near):
+        r, first = increases[j], firsts[j]
+        if r > 0 and first >= 0:
+            sampled = geo.sampled[j]
+            to_zero = sampled * first / r
+            if to_zero < geo.to_start[j]:
+                exact = r * ((sampled + to_zero + geo.to_end[j]) / sampled * geo.scale)
+                values[j] += exact - r * geo.factor[j]
