@@ -29,7 +29,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import add, mod, sub
+from operator import add, itemgetter, mod, sub
 from typing import Any
 
 from compat_prom import chunkcodec
@@ -710,20 +710,27 @@ def _minute_points(
     t_lo = -(-b_lo // MINUTE_MS) * MINUTE_MS  # a sample of bucket b >= b_lo is at t >= t_lo
     t_hi = (b_hi // MINUTE_MS + 1) * MINUTE_MS  # ... of bucket b <= b_hi at t < t_hi
     out: dict[int, Points] = {}
-    for sid, data in conn.execute(
+    rows = conn.execute(
         "SELECT series_id, data FROM minute_lasts WHERE series_id IN"
         " (SELECT value FROM json_each(?)) AND hour BETWEEN ? AND ? ORDER BY series_id, hour",
         (_ids_param(ids), b_lo // HOUR_MS * HOUR_MS, b_hi // HOUR_MS * HOUR_MS),
-    ):
-        n = len(data) // 16
+    ).fetchall()
+    # A series' hours are joined as bytes and decoded once: per-hour arrays extended into
+    # lists cost ~3x more on a 24 h read (4,800 blobs for 200 series).
+    for sid, group in itertools.groupby(rows, key=itemgetter(0)):
+        stamp_bytes, value_bytes = [], []
+        for _, data in group:
+            half = len(data) // 16 * 8
+            stamp_bytes.append(data[:half])
+            value_bytes.append(data[half:])
         stamps, values = array("q"), array("d")
-        stamps.frombytes(data[: 8 * n])
-        values.frombytes(data[8 * n :])
-        lo = bisect.bisect_left(stamps, t_lo) if stamps[0] < t_lo else 0
-        hi = bisect.bisect_left(stamps, t_hi) if stamps[-1] >= t_hi else n
-        if lo >= hi:
-            continue
-        _add_slice(out, sid, stamps, values, lo, hi)
+        stamps.frombytes(b"".join(stamp_bytes))
+        values.frombytes(b"".join(value_bytes))
+        n = len(stamps)
+        lo = bisect.bisect_left(stamps, t_lo) if n and stamps[0] < t_lo else 0
+        hi = bisect.bisect_left(stamps, t_hi) if n and stamps[-1] >= t_hi else n
+        if lo < hi:
+            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
     if not at_last_sample:
         # each bucket's end: t - t % minute + minute - 1, as three C-level maps
         for stamps_list, _ in out.values():
@@ -776,11 +783,17 @@ def _first(*layers: Points) -> float:
 
 
 def _join(*layers: Points) -> Points:
+    """The layers' points one after the other. Every layer is made fresh by the read that
+    joins them, so the first non-empty one is extended in place (a 24 h read would
+    otherwise copy its ~1,440 minute points per series once more)."""
     parts = [p for p in layers if p[0]]
-    if len(parts) == 1:
-        return parts[0]
-    chain = itertools.chain.from_iterable
-    return list(chain(p[0] for p in parts)), list(chain(p[1] for p in parts))
+    if len(parts) <= 1:
+        return parts[0] if parts else ([], [])
+    first = parts[0]
+    for p in parts[1:]:
+        first[0].extend(p[0])
+        first[1].extend(p[1])
+    return first
 
 
 def _bucket_lasts(points: Points, res: int) -> Points:

@@ -26,8 +26,9 @@ per-series path, and the aggregation adds both parts as usual.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
-from itertools import accumulate, compress, repeat
+from collections.abc import Callable, Sequence
+from functools import partial
+from itertools import accumulate, compress, islice, repeat
 from operator import add, le, mul, sub
 from typing import TYPE_CHECKING, cast
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from compat_prom.query.engine import Evaluator
 
 COUNTER_RATES = ("rate", "increase")
+YOUNG_STEPS = 16  # beyond this many steps to check, a tighter bound is worth its pass
 
 
 def applies(node: Aggregate) -> bool:
@@ -120,13 +122,20 @@ def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> 
     los = geo.los
     if min(vs[los[0]] for vs in members) <= max(bound):  # else no window is ever cut
         later_max = list(accumulate(reversed(bound), max))[::-1]
+        q_later: list[float] = []
+        widest = max(map(sub, geo.lasts, los))  # most sample gaps in one window
         for vs in members:
-
-            def safe(j: int, vs: Sequence[float] = vs) -> bool:
-                return bool(vs[los[j]] > later_max[j])
-
             # first step from which no window of this member can be cut at its zero point
-            safe_from = bisect_left(range(len(los)), True, key=safe)
+            safe_from = _first_true(len(los), partial(_above, vs, los, later_max, 1.0))
+            if safe_from > YOUNG_STEPS:
+                # A slow member in a fast group: bound its increase by its own largest
+                # sample-to-sample step times the window's gaps instead.
+                q_later = q_later or list(accumulate(reversed(geo.q), max))[::-1]
+                cap = max(map(sub, islice(vs, 1, None), vs)) * widest
+                safe_from = min(
+                    safe_from,
+                    _first_true(len(los), partial(_above, vs, los, q_later, cap)),
+                )
             if safe_from:
                 _correct_young(values, vs, geo, safe_from)
     valid = geo.valid
@@ -139,6 +148,16 @@ def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> 
         for k, v in zip(valid, values, strict=True):
             out[k] = v
     return out
+
+
+def _above(vs: Sequence[float], los: list[int], bound: list[float], scale: float, j: int) -> bool:
+    """Whether step ``j``'s first value exceeds ``scale`` times the bound at ``j``."""
+    return bool(vs[los[j]] > bound[j] * scale)
+
+
+def _first_true(n: int, pred: Callable[[int], bool]) -> int:
+    """The first of ``range(n)`` where ``pred`` holds (``pred`` goes False... True...)."""
+    return bisect_left(range(n), True, key=pred)
 
 
 def _correct_young(
