@@ -123,6 +123,10 @@ class Geometry:
     rng: int
     q: list[float] = field(default_factory=list)  # to_start / sampled, with a 1e-6 margin
     q_max: float = 0.0  # the largest of q
+    # for summedrates, made when first needed: per step the largest q from it on, and the
+    # most sample gaps in one window
+    q_later: list[float] = field(default_factory=list)
+    widest: int = 0
 
 
 def window_geometry(

@@ -122,19 +122,19 @@ def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> 
     los = geo.los
     if min(vs[los[0]] for vs in members) <= max(bound):  # else no window is ever cut
         later_max = list(accumulate(reversed(bound), max))[::-1]
-        q_later: list[float] = []
-        widest = max(map(sub, geo.lasts, los))  # most sample gaps in one window
         for vs in members:
             # first step from which no window of this member can be cut at its zero point
             safe_from = _first_true(len(los), partial(_above, vs, los, later_max, 1.0))
             if safe_from > YOUNG_STEPS:
                 # A slow member in a fast group: bound its increase by its own largest
                 # sample-to-sample step times the window's gaps instead.
-                q_later = q_later or list(accumulate(reversed(geo.q), max))[::-1]
-                cap = max(map(sub, islice(vs, 1, None), vs)) * widest
+                if not geo.q_later:
+                    geo.q_later = list(accumulate(reversed(geo.q), max))[::-1]
+                    geo.widest = max(map(sub, geo.lasts, los))
+                cap = max(map(sub, islice(vs, 1, None), vs)) * geo.widest
                 safe_from = min(
                     safe_from,
-                    _first_true(len(los), partial(_above, vs, los, q_later, cap)),
+                    _first_true(len(los), partial(_above, vs, los, geo.q_later, cap)),
                 )
             if safe_from:
                 _correct_young(values, vs, geo, safe_from)
