@@ -97,6 +97,7 @@ def create_app(settings: LogsSettings) -> FastAPI:
         render_error=render_error,
         on_startup=[_start],
         quiet_ingest=lambda path: path == "/loki/api/v1/push",
+        read_cache_kib=512,  # searches read far more pages than any cache holds
         title="flowmon log store",
     )
     return build_app(spec)

@@ -64,6 +64,8 @@ class ServiceSpec:
     # SDK sending every second would fill the log with ~86,400 lines a day (and at a few
     # hundred requests a second the log line was ~8 % of the event loop's time).
     quiet_ingest: Callable[[str], bool] | None = None
+    # Page cache per read connection (KiB; None = SQLite's 2,000): see core.db.connect.
+    read_cache_kib: int | None = None
 
 
 async def _maybe_await(value: Awaitable[Any] | Any) -> Any:
@@ -140,7 +142,7 @@ def open_context(spec: ServiceSpec) -> ServiceContext:
     settings = spec.settings
     path = settings.database_path
     migrations.upgrade(path, spec.migrations_dir, spec.head_revision)
-    db = Database(path, query_timeout=settings.query_timeout)
+    db = Database(path, query_timeout=settings.query_timeout, read_cache_kib=spec.read_cache_kib)
     writer = Writer(path, batch_max=settings.writer_batch_max, name=spec.name)
     metrics = SelfMetrics(spec.name)
     metrics.watch(lambda: writer.queue_depth, db.size_bytes)

@@ -112,6 +112,10 @@ async def serve(apps: Sequence[tuple[str, Any, CommonSettings]]) -> None:
 
 def run_services(names: Sequence[str], overrides: dict[str, dict[str, Any]]) -> int:
     memory.limit_arenas()  # before the writer, tailer and request threads exist
+    # FastAPI imports pydantic.v1 (a second copy of pydantic, ~1.4 MB RSS) only to check
+    # that no route parameter is a v1 model, and answers "no" when it cannot be imported:
+    # flowmon declares none, so the serving process never loads it.
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
     multi = len(names) > 1
     apps = []
     for name in names:

@@ -30,8 +30,14 @@ BUSY_TIMEOUT_MS = 5000
 PROGRESS_STEPS = 20_000  # VM steps between deadline checks: ~1 ms of work each time
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open ``path`` with flowmon's PRAGMAs; autocommit mode (we issue BEGIN ourselves)."""
+def connect(
+    path: Path, *, readonly: bool = False, cache_kib: int | None = None
+) -> sqlite3.Connection:
+    """Open ``path`` with flowmon's PRAGMAs; autocommit mode (we issue BEGIN ourselves).
+
+    ``cache_kib`` caps the connection's page cache (SQLite's default is 2,000 KiB, kept
+    per connection, so a pool of readers can hold several MB of pages the OS caches too).
+    """
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
@@ -41,6 +47,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     if readonly:
         conn.execute("PRAGMA query_only=ON")
+    if cache_kib is not None:
+        conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     return conn
 
 
@@ -63,9 +71,17 @@ class Database:
     Writes do not go through here but through ``core.writer.Writer``, the single writer.
     """
 
-    def __init__(self, path: Path, *, query_timeout: float = 30.0, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        query_timeout: float = 30.0,
+        pool_size: int = 4,
+        read_cache_kib: int | None = None,
+    ) -> None:
         self.path = path
         self.query_timeout = query_timeout
+        self.read_cache_kib = read_cache_kib
         prepare_file(path)
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._pool_size = pool_size
@@ -81,7 +97,7 @@ class Database:
         with self._lock:
             if self._opened < self._pool_size:
                 self._opened += 1
-                return connect(self.path, readonly=True)
+                return connect(self.path, readonly=True, cache_kib=self.read_cache_kib)
         return self._pool.get(timeout=self.query_timeout)
 
     @contextlib.contextmanager

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import BadRequest
+from core.lazyre2 import re2
 
 METRIC_NAME = "__name__"
 OPS = ("=", "!=", "=~", "!~")
@@ -107,10 +108,8 @@ class Labels(Mapping[str, str]):
 def compile_anchored(pattern: str) -> Any:
     """Compile an RE2 regex that must match the whole value; ``.`` matches newlines.
 
-    google-re2 is imported on the first regex (~2.4 MB RSS an ingest-only collector saves).
+    google-re2 is imported on the first regex (``core.lazyre2``).
     """
-    import re2
-
     options = re2.Options()
     options.dot_nl = True
     options.log_errors = False

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-import re2
-
 from compat_loki.query import ast
 from compat_loki.query.lexer import Token, parse_error, tokenize
 from compat_loki.query.template import compile_template
 from core.errors import BadRequest, QueryError
 from core.labels import Matcher
+from core.lazyre2 import re2
 
 _PRECEDENCE = {
     "or": 1,

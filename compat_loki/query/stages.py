@@ -20,13 +20,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import re2
-
 from compat_loki.query import ast
 from compat_loki.query.ipfilter import ip_line_test, ip_value_test
 from compat_loki.query.lexer import bytes_value, duration_ns
 from compat_loki.query.template import compile_template
 from core.errors import QueryError
+from core.lazyre2 import re2
 
 ERROR = "__error__"
 ERROR_DETAILS = "__error_details__"

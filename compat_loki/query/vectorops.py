@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
 from compat_loki.query import ast
 from core.errors import QueryError
 from core.labels import Labels, compile_anchored
+from core.lazyre2 import re2
 
 Matrix = dict[Labels, list[float | None]]
 

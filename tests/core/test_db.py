@@ -220,3 +220,14 @@ def test_writer_tells_rollback_listeners_when_a_job_fails(db_path: Path) -> None
         assert writer.run_sync(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
     finally:
         writer.stop()
+
+
+def test_read_connections_take_the_page_cache_size_asked_for(db_path: Path) -> None:
+    small = Database(db_path, read_cache_kib=512)
+    default = Database(db_path)
+    with small.read() as conn:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -512
+    with default.read() as conn:
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -2000  # SQLite's own
+    small.close()
+    default.close()

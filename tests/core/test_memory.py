@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -63,3 +65,28 @@ def test_writer_calls_idle_listeners_when_its_queue_runs_empty(tmp_path: Path) -
         assert idle.wait(5)
     finally:
         writer.stop()
+
+
+SETTLE_PROBE = """
+import gc, sys
+from core import memory
+import compat_loki.query.stages  # uses re2 through core.lazyre2
+assert "re2" not in sys.modules, "re2 imported before the first regex"
+memory.settle_gc()
+assert gc.get_threshold()[0] == memory.GC_YOUNG_THRESHOLD
+assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()
+from core.labels import compile_anchored
+assert compile_anchored("a.c").match("abc")
+assert "re2" in sys.modules
+print("ok")
+"""
+
+
+def test_settle_gc_freezes_the_startup_heap_and_re2_loads_on_first_use() -> None:
+    """In a child process: freezing the collector is process-wide."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", SETTLE_PROBE], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
