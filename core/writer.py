@@ -31,15 +31,25 @@ log = logging.getLogger("flowmon.writer")
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 _STOP = object()
+RELEASE_AFTER_S = 2.0  # quiet time after a commit before the connection frees its cache
 
 
 class Writer:
     """Owns the one write connection of a database file and the thread that uses it."""
 
-    def __init__(self, path: Path, *, batch_max: int = 1000, name: str = "writer") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        batch_max: int = 1000,
+        name: str = "writer",
+        release_after_s: float = RELEASE_AFTER_S,
+    ) -> None:
         self.path = path
         self.batch_max = batch_max
         self.name = name
+        self.release_after_s = release_after_s
+        self.releases = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -111,8 +121,14 @@ class Writer:
     def _run(self, conn: sqlite3.Connection) -> None:
         try:
             stop = False
+            busy = False  # committed since the connection last gave its cache back
             while not stop:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=self.release_after_s if busy else None)
+                except queue.Empty:
+                    self._release_memory(conn)
+                    busy = False
+                    continue
                 if item is _STOP:
                     break
                 batch = [item]
@@ -126,10 +142,21 @@ class Writer:
                         break
                     batch.append(more)
                 self._commit_batch(conn, batch)
+                busy = True
                 if self._queue.empty():
                     self._notify("idle", self._idle_listeners)
         finally:
             conn.close()
+
+    def _release_memory(self, conn: sqlite3.Connection) -> None:
+        """A burst is over: the connection frees its page cache (~2 MB, which the OS page
+        cache also holds) and the idle listeners (``memory.TRIMMER``) give it back."""
+        try:
+            conn.execute("PRAGMA shrink_memory")
+        except sqlite3.Error as exc:  # pragma: no cover - SQLite does not fail this
+            log.warning("%s: shrink_memory failed: %s", self.name, exc)
+        self.releases += 1
+        self._notify("idle", self._idle_listeners)
 
     def _commit_batch(
         self, conn: sqlite3.Connection, batch: list[tuple[Job[Any], concurrent.futures.Future[Any]]]

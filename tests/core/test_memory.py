@@ -90,3 +90,26 @@ def test_settle_gc_freezes_the_startup_heap_and_re2_loads_on_first_use() -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_writer_frees_its_page_cache_once_a_burst_is_over(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    prepare_file(path)
+    writer = Writer(path, release_after_s=0.2)
+    idle: list[int] = []
+    writer.on_idle(lambda: idle.append(writer.releases))
+    writer.start()
+    try:
+        writer.run_sync(lambda c: c.execute("CREATE TABLE t (x BLOB)"))
+        for _ in range(20):
+            writer.run_sync(lambda c: c.execute("INSERT INTO t VALUES (zeroblob(50000))"))
+        assert writer.releases == 0  # not while jobs keep coming
+        deadline = time.monotonic() + 5
+        while writer.releases == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.releases == 1
+        time.sleep(0.5)
+        assert writer.releases == 1  # once per burst, not every 0.2 s while idle
+        assert idle[-1] == 1  # and the idle listeners (the trimmer) ran after it
+    finally:
+        writer.stop()
