@@ -870,11 +870,13 @@ class StoreReader:
             need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
         if not need_old:
             return raw
-        minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, end_ms)
+        # rollups are needed only up to where the latest of these series' raw data starts
+        old_end = min(end_ms, max(starts.get(sid, end_ms) for sid in need_old))
+        minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, old_end)
         hour: dict[int, Points] = {}
         if start_ms < earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
             # hour rollups answer only where minute ones were deleted by retention
-            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, end_ms)
+            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, old_end)
         for sid in need_old:
             r = raw.get(sid, _NONE)
             m = _before(minute.get(sid, _NONE), _first(r))
