@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from itertools import compress, repeat
+from operator import is_not
 from typing import TYPE_CHECKING
 
 from compat_prom.query.ast import Aggregate, StringLit
@@ -135,7 +137,10 @@ def evaluate(ev: Evaluator, node: Aggregate, ts: list[int]) -> Value:
     if op == "count_values":
         assert label_param is not None
         return _count_values(node, series, n, label_param)
-    if op in ("topk", "bottomk", "limitk", "limit_ratio"):
+    if op in ("topk", "bottomk"):
+        assert param_values is not None
+        return _top_bottom(node, series, n, param_values)
+    if op in ("limitk", "limit_ratio"):
         assert param_values is not None
         return _select(ev, node, series, n, param_values)
     raise QueryError(f"unsupported aggregation {op}")
@@ -232,13 +237,65 @@ def _ratio_offset(labels: Labels) -> float:
     return int.from_bytes(digest, "big") / float(2**64)
 
 
+def _k_param(p: float) -> int:
+    if p != p:
+        raise QueryError("Parameter value is NaN")
+    if abs(p) >= 2**63:
+        raise QueryError(f"Scalar value {format_value(p)} overflows int64")
+    return int(p)
+
+
+def _nan_smallest(v: float) -> tuple[bool, float]:
+    return (v == v, v)
+
+
+def _nan_largest(v: float) -> tuple[bool, float]:
+    return (v != v, v)
+
+
+def _top_bottom(node: Aggregate, series: list[Series], n: int, params: list[float]) -> VectorV:
+    """``topk``/``bottomk`` per step and group: a C sort of the members with a value
+    (stable, also reversed, so ties keep the first-seen series), NaN ranked last."""
+    top = node.op == "topk"
+    nan_last = _nan_smallest if top else _nan_largest
+    _, index, _ = _groups(node, series)
+    members: dict[int, list[int]] = {}
+    for k, g in enumerate(index):
+        members.setdefault(g, []).append(k)
+    out = [Series(s.labels, [None] * n, s.drop_name) for s in series]
+    order: list[int] = []
+    if not series:
+        for p in params:
+            _k_param(p)  # a bad parameter is an error even over an empty vector
+    for i, column in enumerate(zip(*(s.values for s in series), strict=True)):
+        k_count = _k_param(params[i])
+        if k_count < 1:
+            continue
+        get = column.__getitem__
+        chosen: list[int] = []
+        for ks in members.values():
+            present = list(compress(ks, map(is_not, map(get, ks), repeat(None))))
+            total = sum(map(get, present))  # NaN when a NaN is among them (or +Inf and -Inf)
+            if total == total:
+                chosen.extend(sorted(present, key=get, reverse=top)[:k_count])
+            else:
+                ranked = sorted(present, key=lambda k: nan_last(get(k)), reverse=top)
+                chosen.extend(ranked[:k_count])
+        for k in chosen:
+            out[k].values[i] = column[k]
+        order = chosen
+    if n == 1:
+        return VectorV([out[k] for k in order])
+    return VectorV([s for s in out if any_present(s.values)])
+
+
 def _select(
     ev: Evaluator, node: Aggregate, series: list[Series], n: int, params: list[float]
 ) -> VectorV:
+    """``limitk`` and ``limit_ratio``: which members of each group are kept, per step."""
     op = node.op
     _, index, _ = _groups(node, series)
     out = [Series(s.labels, [None] * n, s.drop_name) for s in series]
-    order: list[int] | None = None
     for i in range(n):
         p = params[i]
         members: dict[int, list[int]] = {}
@@ -260,35 +317,14 @@ def _select(
                     off = _ratio_offset(series[k].labels)
                     if (p >= 0 and off < p) or (p < 0 and off >= 1 + p):
                         chosen.append(k)
-        else:
-            if p != p:
-                raise QueryError("Parameter value is NaN")
-            if abs(p) >= 2**63:
-                raise QueryError(f"Scalar value {format_value(p)} overflows int64")
-            k_count = int(p)
+        else:  # limitk
+            k_count = _k_param(p)
             if k_count < 1:
                 continue
             for ks in members.values():
-                if op == "limitk":
-                    chosen.extend(ks[:k_count])
-                    continue
-                top = op == "topk"
-
-                def rank(k: int, i: int = i, top: bool = top) -> tuple[int, float]:
-                    v = series[k].values[i]
-                    assert v is not None
-                    if v != v:
-                        return (1, 0.0)
-                    return (0, -v if top else v)
-
-                picked = sorted(ks, key=rank)[:k_count]
-                chosen.extend(picked)
+                chosen.extend(ks[:k_count])
         for k in chosen:
             out[k].values[i] = series[k].values[i]
-        if n == 1:
-            order = chosen
-    if n == 1 and order is not None and op in ("topk", "bottomk"):
-        return VectorV([out[k] for k in order])
     return VectorV([s for s in out if any_present(s.values)])
 
 
