@@ -145,7 +145,7 @@ def main() -> None:
         reader = store.StoreReader(conn)
         opts = QueryOptions(max_timeout_s=300)
         end = end_ms // 1000
-        ranges = {"1h@15s": (3600, 15, 7), "24h@60s": (86400, 60, 3), "24h@15s": (86400, 15, 3)}
+        ranges = {"1h@15s": (3600, 15, 9), "24h@60s": (86400, 60, 5), "24h@15s": (86400, 15, 5)}
         print(f"{'query':18} " + " ".join(f"{r:>10}" for r in ranges) + "   (median ms)")
         for name, q in QUERIES.items():
             cells = []
