@@ -140,6 +140,21 @@ def go_json_string(text: str) -> str:
     return out
 
 
+# Times exactly as Go's RFC3339Nano writes them (fraction without trailing zeros, no leap
+# second): for these ``format_time(parse_docker_time(t)) == t``.
+_GO_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{0,8}[1-9])?Z")
+
+
+def rebuilds_to(raw: str, line: str, record: DockerRecord) -> bool:
+    """Whether ``rebuild_raw(line, record.stream, record.ts_ns) == raw``, taking Docker's own
+    time text when it is already in Go's form (formatting the time costs ~3 µs a line)."""
+    if _GO_TIME.fullmatch(record.time) is None:
+        return rebuild_raw(line, record.stream, record.ts_ns) == raw
+    quoted = _STREAMS.get(record.stream) or go_json_string(record.stream)
+    log = go_json_string(line + "\n")
+    return raw == f'{{"log":{log},"stream":{quoted},"time":"{record.time}"}}'
+
+
 def rebuild_raw(line: str, stream: str, ts_ns: int) -> str:
     """The json-file line Docker wrote for ``line`` (a whole message, newline stripped)."""
     quoted = _STREAMS.get(stream) or go_json_string(stream)

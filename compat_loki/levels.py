@@ -76,10 +76,12 @@ def detect(line: str) -> str | None:
     found = _from_json(line.lstrip()) if head.startswith("{") else None
     if found:
         return found
-    for pattern in (_BRACKET, _KEYVAL, _PREFIX):
-        match = pattern.search(head)
-        if match:
-            return ALIASES[match.group(1).lower()]
+    # each pattern needs its marker character: a C-level ``in`` skips most searches
+    for marker, pattern in (("[", _BRACKET), ("=", _KEYVAL), ("", _PREFIX)):
+        if marker in head:
+            match = pattern.search(head)
+            if match:
+                return ALIASES[match.group(1).lower()]
     return None
 
 

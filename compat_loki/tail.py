@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compat_loki.docker import DockerRecord, parse_line, rebuild_raw
+from compat_loki.docker import DockerRecord, parse_line, rebuilds_to
 from compat_loki.levels import level_of
 from compat_loki.records import LogRecord
 from compat_loki.store import Cursor
@@ -270,8 +270,8 @@ class Tailer:
             labels = self._labels[key] = Labels(
                 {"container": name, "stream": first.stream, "level": level}
             )
-        raw: str | None = "\n".join(r for _, r in group)
-        if len(group) == 1 and rebuild_raw(line, first.stream, first.ts_ns) == raw:
+        raw = "\n".join(r for _, r in group)
+        if len(group) == 1 and rebuilds_to(raw, line, first):
             raw = ""  # rebuilt on display (LogRecord.raw)
         return LogRecord(labels, first.ts_ns, line, raw)
 

@@ -7,7 +7,14 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compat_loki.docker import format_time, parse_docker_time, parse_line, rebuild_raw
+from compat_loki.docker import (
+    format_time,
+    go_json_string,
+    parse_docker_time,
+    parse_line,
+    rebuild_raw,
+    rebuilds_to,
+)
 
 
 def test_parse_real_docker_line() -> None:
@@ -46,3 +53,34 @@ def test_rebuild_then_parse_round_trip(line: str, stream: str, ts: int) -> None:
     assert rec is not None
     assert (rec.log, rec.stream, rec.ts_ns) == (line + "\n", stream, ts)
     assert parse_docker_time(format_time(ts)) == ts
+
+
+_TIME_TEXTS = st.one_of(
+    st.integers(0, 4_000_000_000 * 10**9).map(format_time),  # Go's own form
+    st.builds(
+        "{}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}Z".format,
+        st.integers(1, 9999).map(lambda y: f"{y:04d}"),
+        st.integers(1, 12),
+        st.integers(1, 28),
+        st.integers(0, 23),
+        st.integers(0, 59),
+        st.integers(0, 60),  # 60: a leap second, which Go never writes back
+        st.sampled_from(["", ".", ".5", ".50", ".000000001", ".100", ".123456789"]),
+    ),
+)
+
+
+@given(st.text(max_size=40), st.sampled_from(["stdout", "stderr"]), _TIME_TEXTS)
+def test_rebuilds_to_agrees_with_rebuilding(line: str, stream: str, time_text: str) -> None:
+    """The tailer's shortcut (Docker's time text when it is in Go's form) decides exactly
+    as comparing with ``rebuild_raw``: a raw line is dropped only if it can be rebuilt."""
+    raw = json.dumps({"log": line + "\n", "stream": stream, "time": time_text})
+    go_raw = (
+        '{"log":' + go_json_string(line + "\n") + f',"stream":"{stream}","time":"{time_text}"}}'
+    )
+    for candidate in (raw, go_raw):
+        rec = parse_line(candidate)
+        if rec is None:
+            continue
+        want = rebuild_raw(line, rec.stream, rec.ts_ns) == candidate
+        assert rebuilds_to(candidate, line, rec) == want
