@@ -7,6 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from compat_loki import docker
 from compat_loki.docker import (
     format_time,
     go_json_string,
@@ -15,6 +16,7 @@ from compat_loki.docker import (
     rebuild_raw,
     rebuilds_to,
 )
+from core.errors import BadRequest
 
 
 def test_parse_real_docker_line() -> None:
@@ -84,3 +86,37 @@ def test_rebuilds_to_agrees_with_rebuilding(line: str, stream: str, time_text: s
             continue
         want = rebuild_raw(line, rec.stream, rec.ts_ns) == candidate
         assert rebuilds_to(candidate, line, rec) == want
+
+
+def _outcome(text: str) -> object:
+    try:
+        return parse_docker_time(text)
+    except BadRequest:
+        return "bad"
+
+
+@given(
+    st.integers(0, 4_000_000_000).map(lambda s: format_time(s * 10**9)[:19]),
+    st.sampled_from(["Z", ".5Z", ".123456789Z", ".1234567890Z", ".Z", ".5", "Zx", ".٣Z", "+01:00"]),
+    st.sampled_from(["Z", ".25Z", ".000000001Z"]),
+)
+def test_the_per_second_cache_answers_as_the_parser(second: str, suffix: str, warm: str) -> None:
+    """A time whose second was seen before takes the cached path; it must agree with the
+    parser on every suffix, valid or not."""
+    docker._second_cache.clear()
+    cold = _outcome(second + suffix)
+    _outcome(second + warm)  # the second is now cached
+    assert _outcome(second + suffix) == cold
+
+
+@given(st.text(max_size=60))
+def test_parse_line_reads_json_as_json_loads_does(text: str) -> None:
+    try:
+        want = json.loads(text)
+    except ValueError:
+        want = "invalid"
+    try:
+        got = docker._load_object(text)
+    except ValueError:
+        got = "invalid"
+    assert got == want or (got != got and want != want)
