@@ -18,7 +18,7 @@ transaction never holds the writer for long.
 
 Why one module past 600 lines: DESIGN keeps every SQL statement of the service in
 ``store.py``, and the four parts here (writes + ring buffer, cursors, the LogQL reader, the
-native API's reads) share the search plan (``FTS_DRIVEN``, ``trigram_query``) and the
+native API's reads) share the search plan (``FTS_DRIVEN``, ``trigram_sample``) and the
 stream table; each part is a section below.
 """
 
@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from compat_loki.levels import normalize
 from compat_loki.query.reader import Direction, Entry, Stream
 from compat_loki.records import LogRecord
+from compat_loki.trigrams import TrigramSample, trigram_query
 from core.labels import Labels, Matcher, match_all
 from core.timeparse import format_rfc3339
 
 TRIM_BATCH = 10_000
-MAX_TRIGRAMS = 16  # more terms add FTS work but hardly narrow the candidates
 _SOURCE_LABELS = ("container", "service_name", "app", "job")
 
 
@@ -52,28 +52,23 @@ FTS_DRIVEN = (
 )
 
 
-def trigram_query(needles: Iterable[str]) -> str | None:
-    """An FTS5 MATCH expression every line containing all ``needles`` satisfies, or None.
+# A sample of the newest lines ranks a search text's trigrams (compat_loki.trigrams), per
+# database file, taken again after SAMPLE_TTL_S (~30 ms for SAMPLE_LINES lines).
+SAMPLE_LINES = 500
+SAMPLE_TTL_S = 300.0
+_samples: dict[str, tuple[float, TrigramSample]] = {}
 
-    Each trigram is a quoted FTS5 string, so no user text is ever parsed as FTS syntax.
-    """
-    grams: list[str] = []
-    for needle in needles:
-        folded = needle
-        # SQLite reads FTS query text up to a NUL: leave such trigrams out (still a superset)
-        own = list(
-            dict.fromkeys(
-                g for g in (folded[i : i + 3] for i in range(len(folded) - 2)) if "\x00" not in g
-            )
-        )
-        if len(own) > MAX_TRIGRAMS:
-            step = (len(own) - 1) / (MAX_TRIGRAMS - 1)
-            own = [own[round(i * step)] for i in range(MAX_TRIGRAMS)]
-        grams.extend(own)
-    grams = list(dict.fromkeys(grams))
-    if not grams:
-        return None
-    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+def trigram_sample(conn: sqlite3.Connection) -> TrigramSample:
+    path = str(conn.execute("PRAGMA database_list").fetchone()[2])
+    now = time.monotonic()
+    cached = _samples.get(path)
+    if cached is not None and now - cached[0] < SAMPLE_TTL_S:
+        return cached[1]
+    rows = conn.execute("SELECT line FROM entries ORDER BY id DESC LIMIT ?", (SAMPLE_LINES,))
+    sample = TrigramSample(str(r[0]) for r in rows)
+    _samples[path] = (now, sample)
+    return sample
 
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -392,7 +387,7 @@ class StoreReader:
         in_python = [c for c in contains if "\x00" in c]
         where = "ts >= ? AND ts < ?" + " AND instr(line, ?) > 0" * len(needles)
         params: list[object] = [start_ns, end_ns, *needles]
-        match = trigram_query([c for c in contains if c])
+        match = trigram_query([c for c in contains if c], trigram_sample(self.conn))
         if match is not None:
             order = _order(direction)
             marks = ",".join("?" * len(set(stream_ids)))
@@ -567,7 +562,7 @@ def _search(
     One statement gives the page and the total: the candidates are read once, and counted
     and sorted in C rather than fetched into Python (3 µs a row, measured).
     """
-    match = trigram_query([search])
+    match = trigram_query([search], trigram_sample(conn))
     marks = ",".join("?" * len(streams))
     source = FTS_DRIVEN if match is not None else "FROM entries WHERE 1"
     args: list[object] = [match] if match is not None else []

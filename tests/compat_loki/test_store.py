@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from compat_loki import store
 from compat_loki.records import LogRecord
-from compat_loki.store import LogFilter, StoreReader, insert_entries, query_logs, trigram_query
+from compat_loki.store import LogFilter, StoreReader, insert_entries, query_logs
+from compat_loki.trigrams import trigram_query
 from core.context import ServiceContext
 from core.labels import Labels, Matcher
 from tests.compat_loki.conftest import write
