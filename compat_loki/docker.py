@@ -177,7 +177,10 @@ def go_json_string(text: str) -> str:
 
 # Times exactly as Go's RFC3339Nano writes them (fraction without trailing zeros, no leap
 # second): for these ``format_time(parse_docker_time(t)) == t``.
-_GO_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{0,8}[1-9])?Z")
+_GO_TIME = re.compile(
+    r"[1-9]\d{3}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{0,8}[1-9])?Z",
+    re.ASCII,  # format_time writes ASCII digits
+)
 
 
 def rebuilds_to(raw: str, line: str, record: DockerRecord) -> bool:
@@ -185,13 +188,15 @@ def rebuilds_to(raw: str, line: str, record: DockerRecord) -> bool:
     time text when it is already in Go's form (formatting the time costs ~3 µs a line)."""
     if _GO_TIME.fullmatch(record.time) is None:
         return rebuild_raw(line, record.stream, record.ts_ns) == raw
-    quoted = _STREAMS.get(record.stream) or go_json_string(record.stream)
-    log = go_json_string(line + "\n")
-    return raw == f'{{"log":{log},"stream":{quoted},"time":"{record.time}"}}'
+    return raw == _json_file_line(line, record.stream, record.time)
 
 
 def rebuild_raw(line: str, stream: str, ts_ns: int) -> str:
     """The json-file line Docker wrote for ``line`` (a whole message, newline stripped)."""
+    return _json_file_line(line, stream, format_time(ts_ns))
+
+
+def _json_file_line(line: str, stream: str, time_text: str) -> str:
     quoted = _STREAMS.get(stream) or go_json_string(stream)
     log = go_json_string(line + "\n")
-    return f'{{"log":{log},"stream":{quoted},"time":"{format_time(ts_ns)}"}}'
+    return f'{{"log":{log},"stream":{quoted},"time":"{time_text}"}}'
