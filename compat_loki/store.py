@@ -387,7 +387,7 @@ class StoreReader:
         in_python = [c for c in contains if "\x00" in c]
         where = "ts >= ? AND ts < ?" + " AND instr(line, ?) > 0" * len(needles)
         params: list[object] = [start_ns, end_ns, *needles]
-        match = trigram_query([c for c in contains if c], trigram_sample(self.conn))
+        match = trigram_query([c for c in contains if c], lambda: trigram_sample(self.conn))
         if match is not None:
             order = _order(direction)
             marks = ",".join("?" * len(set(stream_ids)))
@@ -562,7 +562,7 @@ def _search(
     One statement gives the page and the total: the candidates are read once, and counted
     and sorted in C rather than fetched into Python (3 µs a row, measured).
     """
-    match = trigram_query([search], trigram_sample(conn))
+    match = trigram_query([search], lambda: trigram_sample(conn))
     marks = ",".join("?" * len(streams))
     source = FTS_DRIVEN if match is not None else "FROM entries WHERE 1"
     args: list[object] = [match] if match is not None else []

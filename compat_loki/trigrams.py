@@ -14,7 +14,7 @@ combination is rare, as in ``error timeout``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 MAX_TRIGRAMS = 16  # per needle, before any sample: more add FTS work, hardly candidates
 ALWAYS = 3  # the rarest trigrams asked for whatever the sample says
@@ -81,10 +81,13 @@ class TrigramSample:
         return chosen
 
 
-def trigram_query(needles: Iterable[str], sample: TrigramSample | None = None) -> str | None:
+def trigram_query(
+    needles: Iterable[str], sample: Callable[[], TrigramSample] | None = None
+) -> str | None:
     """The FTS5 MATCH expression for lines containing all ``needles``, or None when they
-    have no trigram (shorter than three characters: the caller scans)."""
+    have no trigram (shorter than three characters: the caller scans). ``sample`` is only
+    called when there are more trigrams than ``ALWAYS`` to choose from."""
     grams = needle_trigrams(needles)
     if sample is not None and len(grams) > ALWAYS:
-        grams = sample.choose(grams)
+        grams = sample().choose(grams)
     return match_expression(grams)
