@@ -56,6 +56,7 @@ def clean_text(text: str) -> str:
     return text
 
 
+MAX_TS_NS = 253_402_300_800 * 1_000_000_000  # 10000-01-01: past what datetime can show
 _day_cache: dict[str, int] = {}
 
 
@@ -140,6 +141,8 @@ def parse_line(line: str) -> DockerRecord | None:
         ts = parse_docker_time(time)
     except BadRequest:
         return None
+    if not 0 <= ts < MAX_TS_NS:
+        return None  # no Docker wrote it, and no date function could show it
     if "\\ud" in line or "\\uD" in line:
         log = clean_text(log)
     return DockerRecord(log, stream, time, ts)

@@ -3,11 +3,14 @@ restarts, new containers, filters; the lines land in the real store."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from compat_loki import store
@@ -203,3 +206,51 @@ def test_small_chunks_cap_ticks_but_finish_rotated_files(
         "after rotation " + "y" * 300,
     ]
     assert not tailer.behind
+
+
+def test_records_no_date_can_show_are_skipped_not_stalled_on(
+    ctx: ServiceContext, tmp_path: Path
+) -> None:
+    """A record whose time parses (as a bare number) to a year past 9999 once raised while
+    its raw JSON was checked, so the tailer re-read the same chunk forever. It is a bad
+    record now: counted, skipped, and the lines around it are stored."""
+    app = Container(tmp_path / "odd", "c" * 64, "odd_app")
+    app.write("before")
+    app.write_raw('{"log":"far future\\n","stream":"stdout","time":"1000000000000000000000"}\n')
+    app.write_raw('{"log":"bad date\\n","stream":"stdout","time":"2025-02-30T00:00:00Z"}\n')
+    app.write("after")
+    tailer = make_tailer(ctx, tmp_path / "odd")
+    assert tailer.tick() == 2
+    assert lines(ctx, "odd_app") == ["before", "after"]
+    assert tailer.stats.bad_records == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=20),
+            st.sampled_from(["stdout", "stderr", "other"]),
+            st.one_of(
+                st.text(max_size=30),
+                st.from_regex(
+                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,12})?(Z|[+-]\d\d:\d\d)?", fullmatch=True
+                ),
+                st.integers(-(10**22), 10**22).map(str),
+            ),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_decoding_any_json_file_content_never_raises(
+    records: list[tuple[str, str, str]], ends_with_newline: bool
+) -> None:
+    """Whatever a json-file holds, decoding a chunk of it gives records and bad-record
+    counts, never an exception (which would stall the tailer on that chunk)."""
+    tailer = Tailer(Path("/nonexistent"), None, 10, {}, lambda r, c: Future())
+    data = "\n".join(json.dumps({"log": log, "stream": s, "time": t}) for log, s, t in records)
+    chunk = (data + ("\n" if ends_with_newline else "")).encode()
+    for last in (False, True):
+        _, used = tailer._decode(chunk, "app", last=last)
+        assert 0 <= used <= len(chunk)
