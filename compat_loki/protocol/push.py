@@ -274,6 +274,11 @@ def validate(streams: list[PushStream], now_ns: int) -> Iterator[PushStream | Re
                 )
             elif entry.ts_ns > now_ns + CREATION_GRACE_NS:
                 yield Rejected(f"entry for stream '{sel}' has timestamp too new: {entry.ts_ns}")
+            elif entry.ts_ns < 0:  # SQLite and every date function stop somewhere before
+                yield Rejected(
+                    f"entry for stream '{sel}' has timestamp too old: {entry.ts_ns}, "
+                    "oldest acceptable timestamp is: 1970-01-01T00:00:00Z"
+                )
             else:
                 good.entries.append(entry)
         if good.entries:

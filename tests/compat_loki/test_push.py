@@ -215,6 +215,31 @@ def test_partial_acceptance_keeps_good_entries(client: TestClient) -> None:
     assert [log["message"] for log in logs] == ["good two", "good one"]
 
 
+def test_timestamps_before_1970_are_rejected_not_a_500(client: TestClient) -> None:
+    """A negative timestamp (JSON "-1e20" as text, protobuf negative seconds) once reached
+    SQLite and failed the whole request with a 500; it is one rejected entry now."""
+    now = time.time_ns()
+    req = push_pb2.PushRequest()
+    stream = req.streams.add(labels='{app="old"}')
+    entry = stream.entries.add(line="negative seconds")
+    entry.timestamp.seconds = -5
+    stream.entries.add(line="fine").timestamp.seconds = now // 10**9
+    res = client.post(
+        "/loki/api/v1/push",
+        content=snappy.compress(req.SerializeToString()),
+        headers={**KEY, "Content-Type": "application/x-protobuf"},
+    )
+    assert res.status_code == 400 and "timestamp too old: -5000000000" in res.text
+    body = _json([("-100000000000000000000", "far past"), (str(now), "also fine")], app="old")
+    res = client.post(
+        "/loki/api/v1/push", content=body, headers={**KEY, "Content-Type": "application/json"}
+    )
+    assert res.status_code == 400 and "timestamp too old" in res.text
+    assert "total ignored: 1 out of 2" in res.text
+    logs = client.get("/api/logs", params={"container": "old"}).json()["logs"]
+    assert sorted(log["message"] for log in logs) == ["also fine", "fine"]
+
+
 def test_legacy_path_and_auth_forms(client: TestClient) -> None:
     now = str(time.time_ns())
     for i, auth in enumerate([KEY, BASIC, {"Authorization": f"Bearer {TEST_KEY}"}]):
