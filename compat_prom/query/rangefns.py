@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, islice
+from functools import cached_property
+from itertools import accumulate, compress, islice
 from operator import add, le, lt, mul, sub
 
 from compat_prom.query.aggregate import float_max, float_min, quantile, stdvar
-from compat_prom.query.values import Num, has_nan, kahan_sum, mean
+from compat_prom.query.values import Num, ascending, has_nan, kahan_sum, mean
 
 RangeFn = Callable[[Sequence[int], Sequence[float], int, int, int, int], Num]
 
@@ -123,10 +124,21 @@ class Geometry:
     rng: int
     q: list[float] = field(default_factory=list)  # to_start / sampled, with a 1e-6 margin
     q_max: float = 0.0  # the largest of q
-    # for summedrates, made when first needed: per step the largest q from it on, and the
-    # most sample gaps in one window
-    q_later: list[float] = field(default_factory=list)
-    widest: int = 0
+
+    @cached_property
+    def q_later(self) -> list[float]:
+        """Per step, the largest ``q`` from that step on."""
+        return suffix_max(self.q)
+
+    @cached_property
+    def widest(self) -> int:
+        """The most sample gaps in one window."""
+        return int(max(map(sub, self.lasts, self.los)))
+
+
+def suffix_max(values: Sequence[float]) -> list[float]:
+    """``out[i]`` = the largest of ``values[i:]`` (a C-level running max, reversed)."""
+    return list(accumulate(reversed(values), max))[::-1]
 
 
 def window_geometry(
@@ -173,10 +185,7 @@ def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:
     small against the increase) are ruled out by one bound on the whole series, or else
     flagged in C and redone one by one."""
     nan = has_nan(vs)
-    if nan:
-        resets = any(map(lt, islice(vs, 1, None), vs))
-    else:  # NaN-free: sorting an ascending list is one C pass, ~2x cheaper than the map
-        resets = sorted(vs) != (vs if isinstance(vs, list) else list(vs))
+    resets = any(map(lt, islice(vs, 1, None), vs)) if nan else not ascending(vs)
     if resets:
         corrected: Sequence[float] = list(map(add, vs, reset_prefix(vs)))
     else:

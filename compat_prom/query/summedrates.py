@@ -28,14 +28,22 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from functools import partial
-from itertools import accumulate, compress, islice, repeat
+from itertools import compress, islice, repeat
 from operator import add, le, mul, sub
 from typing import TYPE_CHECKING, cast
 
 from compat_prom.query import functions, rangefns
 from compat_prom.query.aggregate import group_labels
 from compat_prom.query.ast import Aggregate, Call, MatrixSel
-from compat_prom.query.values import MatrixV, Num, RangeSeries, Series, VectorV, has_nan
+from compat_prom.query.values import (
+    MatrixV,
+    Num,
+    RangeSeries,
+    Series,
+    VectorV,
+    ascending,
+    has_nan,
+)
 from core.labels import Labels
 
 if TYPE_CHECKING:
@@ -102,10 +110,7 @@ def summed_rates(ev: Evaluator, node: Aggregate, ts: list[int]) -> VectorV:
 
 def _qualifies(rs: RangeSeries) -> bool:
     """Windows over several steps, no NaN, no counter reset (values ascending)."""
-    vs = rs.vs
-    if len(rs.windows) < 2 or has_nan(vs):
-        return False
-    return sorted(vs) == (vs if isinstance(vs, list) else list(vs))
+    return len(rs.windows) >= 2 and not has_nan(rs.vs) and ascending(rs.vs)
 
 
 def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> list[Num] | None:
@@ -121,16 +126,13 @@ def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> 
     bound = list(map(mul, geo.q, group))
     los = geo.los
     if min(vs[los[0]] for vs in members) <= max(bound):  # else no window is ever cut
-        later_max = list(accumulate(reversed(bound), max))[::-1]
+        later_max = rangefns.suffix_max(bound)
         for vs in members:
             # first step from which no window of this member can be cut at its zero point
             safe_from = _first_true(len(los), partial(_above, vs, los, later_max, 1.0))
             if safe_from > YOUNG_STEPS:
                 # A slow member in a fast group: bound its increase by its own largest
                 # sample-to-sample step times the window's gaps instead.
-                if not geo.q_later:
-                    geo.q_later = list(accumulate(reversed(geo.q), max))[::-1]
-                    geo.widest = max(map(sub, geo.lasts, los))
                 cap = max(map(sub, islice(vs, 1, None), vs)) * geo.widest
                 safe_from = min(
                     safe_from,
