@@ -1,4 +1,4 @@
-"""Give freed heap memory back to the operating system after bursts.
+"""Process memory settings: freed heap back to the OS after bursts, and the collector's pace.
 
 glibc's malloc keeps what Python and SQLite free in its arenas (one per thread, up to 8 per
 core), so a service that has just ingested a burst or answered a large query would keep its
