@@ -29,7 +29,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from operator import add, itemgetter, mod, sub
+from operator import itemgetter
 from typing import Any
 
 from compat_prom import chunkcodec
@@ -707,39 +707,71 @@ def _minute_points(
     """``rollup_points`` of the minute rollups, from their per-hour packed copies
     (``minute_lasts``): the same buckets (``bucket + 1 min - 1 ms`` in the range)."""
     b_lo, b_hi = start_ms - MINUTE_MS + 1, end_ms - MINUTE_MS + 1
-    t_lo = -(-b_lo // MINUTE_MS) * MINUTE_MS  # a sample of bucket b >= b_lo is at t >= t_lo
-    t_hi = (b_hi // MINUTE_MS + 1) * MINUTE_MS  # ... of bucket b <= b_hi at t < t_hi
     out: dict[int, Points] = {}
     rows = conn.execute(
-        "SELECT series_id, data FROM minute_lasts WHERE series_id IN"
+        "SELECT series_id, hour, data FROM minute_lasts WHERE series_id IN"
         " (SELECT value FROM json_each(?)) AND hour BETWEEN ? AND ? ORDER BY series_id, hour",
         (_ids_param(ids), b_lo // HOUR_MS * HOUR_MS, b_hi // HOUR_MS * HOUR_MS),
     ).fetchall()
+    # The buckets kept are those whose end (``bucket + 1 min - 1 ms``) or, with
+    # ``at_last_sample``, whose last sample lies in [start, end]: both are inside the bucket,
+    # so the same rows are kept either way.
+    t_lo = -(-b_lo // MINUTE_MS) * MINUTE_MS  # a sample of bucket b >= b_lo is at t >= t_lo
+    t_hi = (b_hi // MINUTE_MS + 1) * MINUTE_MS  # ... of bucket b <= b_hi at t < t_hi
     # A series' hours are joined as bytes and decoded once: per-hour arrays extended into
     # lists cost ~3x more on a 24 h read (4,800 blobs for 200 series).
+    shared_ends: dict[tuple[int | bytes, ...], list[int]] = {}
     for sid, group in itertools.groupby(rows, key=itemgetter(0)):
-        stamp_bytes, value_bytes = [], []
-        for _, data in group:
-            half = len(data) // 16 * 8
-            stamp_bytes.append(data[:half])
-            value_bytes.append(data[half:])
-        stamps, values = array("q"), array("d")
-        stamps.frombytes(b"".join(stamp_bytes))
-        values.frombytes(b"".join(value_bytes))
+        hours = list(group)
+        value_bytes = b"".join([data[len(data) // 16 * 8 :] for _, _, data in hours])
+        stamps: Sequence[int]
+        if at_last_sample:
+            last_ms = array("q")
+            last_ms.frombytes(b"".join([data[: len(data) // 16 * 8] for _, _, data in hours]))
+            stamps = last_ms
+        else:
+            stamps = _bucket_ends(hours, shared_ends)
+        values = array("d")
+        values.frombytes(value_bytes)
         n = len(stamps)
         lo = bisect.bisect_left(stamps, t_lo) if n and stamps[0] < t_lo else 0
         hi = bisect.bisect_left(stamps, t_hi) if n and stamps[-1] >= t_hi else n
         if lo < hi:
-            out[sid] = (stamps[lo:hi].tolist(), values[lo:hi].tolist())
-    if not at_last_sample:
-        # each bucket's end: t - t % minute + minute - 1, as three C-level maps
-        for stamps_list, _ in out.values():
-            stamps_list[:] = map(
-                sub,
-                map(add, stamps_list, itertools.repeat(MINUTE_MS - 1)),
-                map(mod, stamps_list, itertools.repeat(MINUTE_MS)),
+            kept = stamps[lo:hi]
+            out[sid] = (
+                kept.tolist() if isinstance(kept, array) else list(kept),
+                values[lo:hi].tolist(),
             )
     return out
+
+
+_FULL_HOUR = HOUR_MS // MINUTE_MS * 16  # a minute_lasts blob with every minute of its hour
+
+
+def _bucket_ends(
+    hours: list[tuple[int, int, bytes]], shared: dict[tuple[int | bytes, ...], list[int]]
+) -> list[int]:
+    """The end (``bucket + 1 min - 1 ms``) of every bucket in one series' hour blobs.
+
+    Why not from the stored times: converting each last-sample time cost three C-level maps
+    per point, more than half of a 24 h read. An hour with all 60 minutes (the usual case)
+    has its ends known without looking, and series with the same hours (full ones, or the
+    same stored times) share one list (``shared``, per read; callers slice it, a copy).
+    """
+    key = tuple(
+        hour if len(data) == _FULL_HOUR else data[: len(data) // 16 * 8] for _, hour, data in hours
+    )
+    ends = shared.get(key)
+    if ends is None:
+        ends = shared[key] = []
+        for part in key:
+            if isinstance(part, int):
+                ends.extend(range(part + MINUTE_MS - 1, part + HOUR_MS, MINUTE_MS))
+            else:
+                last_ms = array("q")
+                last_ms.frombytes(part)
+                ends.extend([t - t % MINUTE_MS + MINUTE_MS - 1 for t in last_ms])
+    return ends
 
 
 def pack_minute_lasts(conn: sqlite3.Connection, start: int, end: int, ids: set[int]) -> None:

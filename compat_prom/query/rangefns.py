@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import accumulate, compress, islice
+from itertools import compress, islice
 from operator import add, le, lt, mul, sub
 
 from compat_prom.query.aggregate import float_max, float_min, quantile, stdvar
@@ -126,19 +126,35 @@ class Geometry:
     q_max: float = 0.0  # the largest of q
 
     @cached_property
-    def q_later(self) -> list[float]:
-        """Per step, the largest ``q`` from that step on."""
-        return suffix_max(self.q)
-
-    @cached_property
-    def widest(self) -> int:
-        """The most sample gaps in one window."""
-        return int(max(map(sub, self.lasts, self.los)))
+    def blocks(self) -> StepBlocks:
+        """The steps in runs of ``StepBlocks.SIZE``, for bounds over a whole run."""
+        return StepBlocks.of(self)
 
 
-def suffix_max(values: Sequence[float]) -> list[float]:
-    """``out[i]`` = the largest of ``values[i:]`` (a C-level running max, reversed)."""
-    return list(accumulate(reversed(values), max))[::-1]
+@dataclass
+class StepBlocks:
+    """Runs of consecutive (valid) steps, with what bounds every window in a run: its first
+    sample index (the smallest of the run's window starts), its last sample index (the
+    largest of the run's window ends) and the largest ``q``. A counter's increase in any
+    window of a run is at most its increase from ``first`` to ``last``."""
+
+    SIZE = 64
+
+    starts: list[int]  # step index where each run starts (the last run may be shorter)
+    first: list[int]
+    last: list[int]
+    q_max: list[float]
+
+    @classmethod
+    def of(cls, g: Geometry) -> StepBlocks:
+        starts = list(range(0, len(g.los), cls.SIZE))
+        ends = [*starts[1:], len(g.los)]
+        return cls(
+            starts,
+            [g.los[k] for k in starts],
+            [g.lasts[k - 1] for k in ends],
+            [max(g.q[a:b]) for a, b in zip(starts, ends, strict=True)],
+        )
 
 
 def window_geometry(
@@ -173,7 +189,7 @@ def window_geometry(
         g.to_start.append(to_start)
         g.to_end.append(to_end)
         g.q.append(to_start / sampled * 1.000001)
-        g.q_max = max(g.q_max, g.q[-1])
+    g.q_max = max(g.q, default=0.0)
     return g
 
 

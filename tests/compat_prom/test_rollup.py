@@ -4,7 +4,13 @@ catch-up, late samples, hour sketches, retention and the reader's fallback to ro
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compat_prom import rollup, store
 from compat_prom.sketch import spec_rank
@@ -144,3 +150,55 @@ def test_observation_series_bounds_follow_later_observations(tmp_path: Path) -> 
         assert store.matching_series(r, [Matcher("__name__", "=", "lat")], H + 1) == {}
         write(w, lambda c: store.add_observations(c, [(sid, H + M, 0.2), (sid, H + 2 * M, 0.3)]))
         assert store.matching_series(r, [Matcher("__name__", "=", "lat")], H + 1) == {sid: OBS}
+
+
+@pytest.fixture(scope="module")
+def minute_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    """Minute rollups of series with full hours, partial hours, gaps and sparse minutes."""
+    with metrics_db(tmp_path_factory.mktemp("minutes")) as (w, r):
+        full = [H + i * 15_000 for i in range(3 * 240)]
+        late_start = [t for t in range(H + 20 * M, H + 3 * store.HOUR_MS, 30_000)]
+        gappy = [t for t in late_start if not H + 70 * M <= t < H + 85 * M]
+        sparse = list(range(H + 3_000, H + 3 * store.HOUR_MS, 7 * M))
+        data = [
+            (Labels({"__name__": "m", "s": "full"}), full),
+            (Labels({"__name__": "m", "s": "twin"}), full),
+            (Labels({"__name__": "m", "s": "late"}), late_start),
+            (Labels({"__name__": "m", "s": "gappy"}), gappy),
+            (Labels({"__name__": "m", "s": "sparse"}), sparse),
+        ]
+        for labels, ts in data:
+            vs = [float(i) for i in range(len(ts))]
+            write(
+                w,
+                lambda c, labels=labels, ts=ts, vs=vs: store.append_samples(c, [(labels, ts, vs)]),
+            )
+        run_all(w, H + 4 * store.HOUR_MS)
+        yield r
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(H - 2 * store.HOUR_MS, H + 4 * store.HOUR_MS),
+    span=st.integers(0, 5 * store.HOUR_MS),
+    pick=st.sets(st.integers(0, 4), min_size=1),
+    at_last=st.booleans(),
+)
+def test_packed_minute_reads_match_the_minute_rows(
+    minute_store: sqlite3.Connection, start: int, span: int, pick: set[int], at_last: bool
+) -> None:
+    """The packed read (bucket ends derived, full hours without decoding their times) returns
+    exactly the minute rows whose bucket ends in [start, end]: time and last value."""
+    r = minute_store
+    ids = sorted(r.execute("SELECT id FROM series ORDER BY id").fetchall())
+    chosen = [ids[i][0] for i in sorted(pick)]
+    end = start + span
+    got = store.rollup_points(r, chosen, M, start, end, at_last_sample=at_last)
+    at = "last_ms" if at_last else f"bucket + {M - 1}"
+    for sid in chosen:
+        want = r.execute(
+            f"SELECT {at}, last FROM rollups WHERE res = ? AND series_id = ?"
+            " AND bucket BETWEEN ? AND ? ORDER BY bucket",
+            (M, sid, start - M + 1, end - M + 1),
+        ).fetchall()
+        assert got.get(sid, ([], [])) == ([t for t, _ in want], [v for _, v in want])

@@ -114,9 +114,9 @@ def test_the_shortcut_runs_and_corrects_young_counters(
         calls.append(len(members))
         return group_steps(members, geo)
 
-    def spy_young(values, vs, geo, upto):  # type: ignore[no-untyped-def]
-        corrected.append(upto)
-        return correct_young(values, vs, geo, upto)
+    def spy_young(values, vs, geo, lo, hi):  # type: ignore[no-untyped-def]
+        corrected.append(hi - lo)
+        return correct_young(values, vs, geo, lo, hi)
 
     monkeypatch.setattr(summedrates, "_group_steps", spy_group)
     monkeypatch.setattr(summedrates, "_correct_young", spy_young)
