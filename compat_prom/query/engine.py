@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import is_not
@@ -77,10 +77,11 @@ class Result:
     """A query's answer: ``kind`` is Prometheus' resultType."""
 
     kind: str  # scalar | vector | matrix | string
-    # scalar: [(t, v)]; vector: [(labels, t, v)]; matrix: [(labels, [(t, v), ...])]
+    # scalar: (t, v); vector: [(labels, t, v)]; matrix: [(labels, times, values)], the
+    # times and values as two lists (a 24 h panel has ~100,000 points: no pair objects)
     scalar: tuple[int, float] | None = None
     vector: list[tuple[Labels, int, float]] = field(default_factory=list)
-    matrix: list[tuple[Labels, list[tuple[int, float]]]] = field(default_factory=list)
+    matrix: list[tuple[Labels, list[int], list[float]]] = field(default_factory=list)
     string: tuple[int, str] | None = None
     annotations: Annotations = field(default_factory=Annotations)
     samples: int = 0
@@ -314,7 +315,7 @@ class Evaluator:
             for rs in value.series:
                 lo, hi = rs.windows[0]
                 labels = finish_labels(rs.labels, rs.drop_name)
-                res.matrix.append((labels, list(zip(rs.ts[lo:hi], rs.vs[lo:hi], strict=True))))
+                res.matrix.append((labels, list(rs.ts[lo:hi]), list(rs.vs[lo:hi])))
             check_unique([m[0] for m in res.matrix])
             res.matrix.sort(key=lambda m: m[0].items_tuple)
         else:
@@ -343,26 +344,31 @@ class Evaluator:
             series = value.series
         else:  # pragma: no cover - excluded by the type check above
             raise QueryError("unexpected result type")
-        merged: dict[Labels, list[tuple[int, float]]] = {}
+        merged: dict[Labels, tuple[list[int], list[float]]] = {}
         for s in series:
-            # the steps with a value, picked in C (Nones are never kept)
-            pairs = cast(Iterator[tuple[int, float]], zip(ts, s.values, strict=True))
-            points: list[tuple[int, float]]
+            # the steps with a value, picked in C (Nones are never kept); the series share
+            # the step list itself when they have a value at every step
+            stamps: list[int]
+            values: list[float]
             if s.values.count(None):
-                points = list(compress(pairs, map(is_not, s.values, repeat(None))))
+                keep = list(map(is_not, s.values, repeat(None)))
+                stamps = list(compress(ts, keep))
+                values = cast(list[float], list(compress(s.values, keep)))
             else:
-                points = list(pairs)
-            if not points:
+                stamps, values = ts, cast(list[float], s.values)
+            if not stamps:
                 continue
             labels = finish_labels(s.labels, s.drop_name)
             if labels in merged:
-                seen = {p[0] for p in merged[labels]}
-                if any(p[0] in seen for p in points):
+                before = dict(zip(*merged[labels], strict=True))
+                if any(t in before for t in stamps):
                     raise Unprocessable("vector cannot contain metrics with the same labelset")
-                merged[labels] = sorted(merged[labels] + points)
+                before.update(zip(stamps, values, strict=True))
+                order = sorted(before)
+                merged[labels] = (order, [before[t] for t in order])
             else:
-                merged[labels] = points
-        res.matrix = sorted(merged.items(), key=lambda m: m[0].items_tuple)
+                merged[labels] = (stamps, values)
+        res.matrix = [(lbl, *pair) for lbl, pair in sorted(merged.items(), key=_label_key)]
         res.samples = self.samples
         return res
 
@@ -385,6 +391,10 @@ def step_windows(ts: Sequence[int], times: list[int], rng: int) -> list[tuple[in
     his = list(map(bisect_right, repeat(ts, n), times))
     los = list(map(bisect_right, repeat(ts, n), [t - rng for t in times]))
     return list(zip(los, his, strict=True))
+
+
+def _label_key(item: tuple[Labels, object]) -> tuple[tuple[str, str], ...]:
+    return item[0].items_tuple
 
 
 def finish_labels(labels: Labels, drop_name: bool) -> Labels:

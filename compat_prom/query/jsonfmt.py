@@ -50,21 +50,35 @@ def result_json(res: Result) -> str:
     # made once per distinct list of times (usually one), each point is then a C-level
     # concatenation with its value's text, and the pairs are joined by '"],'.
     prefixes: dict[int, str] = {}
-    last_stamps: tuple[int, ...] = ()
+    last_stamps: list[int] = []
     last_pre: list[str] = []
-    for lbl, points in res.matrix:
-        if not points:
+    for lbl, stamps, values in res.matrix:
+        if not stamps:
             series.append(f'{{"metric":{labels_json(lbl)},"values":[]}}')
             continue
-        stamps, values = zip(*points, strict=True)
-        if stamps != last_stamps:
+        if stamps is not last_stamps and stamps != last_stamps:
             for t in stamps:
                 if t not in prefixes:
                     prefixes[t] = "[" + ts_json(t) + ',"'
             last_stamps, last_pre = stamps, list(map(prefixes.__getitem__, stamps))
-        pts = '"],'.join(map(add, last_pre, values_text(list(values))))
-        series.append(f'{{"metric":{labels_json(lbl)},"values":[{pts}"]]}}')
+        series.append(f'{{"metric":{labels_json(lbl)},"values":[{points_text(last_pre, values)}]}}')
     return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
+
+
+def points_text(prefixes: list[str], values: list[float]) -> str:
+    """``[t,"v"],…`` from each point's ``[t,"`` prefix and its value.
+
+    The values are written by ``repr`` in C and fixed up on the joined text: an integral
+    value's ``.0`` can only stand right before its closing ``"]`` (the prefixes hold digits,
+    ``.``, ``[``, ``,`` and ``"`` only). Exponents, NaN and infinities (an ``e`` or ``n``
+    anywhere) are rare and send the series through ``values_text``.
+    """
+    if not values:
+        return ""
+    text = '"],'.join(map(add, prefixes, map(repr, values))) + '"]'
+    if "e" in text or "n" in text:
+        return '"],'.join(map(add, prefixes, values_text(values))) + '"]'
+    return text.replace('.0"]', '"]')
 
 
 def values_text(values: list[float]) -> list[str]:

@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import compress, islice
-from operator import add, le, lt, mul, sub
+from itertools import compress, islice, repeat
+from operator import add, ge, le, lt, mul, sub, truediv
 
 from compat_prom.query.aggregate import float_max, float_min, quantile, stdvar
 from compat_prom.query.values import Num, ascending, has_nan, kahan_sum, mean
@@ -165,32 +165,56 @@ def window_geometry(
     *,
     rate: bool,
 ) -> Geometry:
-    g = Geometry(len(windows), [], [], [], [], [], [], [], [], 1000 / rng if rate else 1.0, rng)
-    for k, ((lo, hi), t) in enumerate(zip(windows, times, strict=True)):
-        last_i = hi - 1
-        if last_i <= lo:
-            continue
-        t_first = ts[lo]
-        sampled = ts[last_i] - t_first
-        half = sampled / (last_i - lo) / 2
-        threshold = half * 2.2
-        to_start: float = t_first - t + rng
-        if to_start >= threshold:
-            to_start = half
-        to_end: float = t - ts[last_i]
-        if to_end >= threshold:
-            to_end = half
-        g.valid.append(k)
-        g.los.append(lo)
-        g.lasts.append(last_i)
-        g.times.append(t)
-        g.sampled.append(sampled)
-        g.factor.append((sampled + to_start + to_end) / sampled * g.scale)
-        g.to_start.append(to_start)
-        g.to_end.append(to_end)
-        g.q.append(to_start / sampled * 1.000001)
-    g.q_max = max(g.q, default=0.0)
-    return g
+    """The per-window terms of ``extrapolated``, for every step with two samples or more.
+
+    Each term is one C-level ``map`` over the steps (the same operations in the same order
+    as ``extrapolated``, so the floats are identical); the rare windows whose start or end
+    gap is too wide to extrapolate over (``>= 1.1`` sample intervals, mostly at the edges
+    of the data) are then set to half an interval one by one.
+    """
+    n = len(windows)
+    los_all, his_all = (list(x) for x in zip(*windows, strict=True)) if n else ([], [])
+    two_samples = list(map(lt, map(add, los_all, repeat(1)), his_all))  # hi - 1 > lo
+    if all(two_samples):
+        valid, los, his, at = list(range(n)), los_all, his_all, list(times)
+    else:
+        valid = list(compress(range(n), two_samples))
+        los = list(compress(los_all, two_samples))
+        his = list(compress(his_all, two_samples))
+        at = list(compress(times, two_samples))
+    lasts = list(map(sub, his, repeat(1)))
+    t_first = list(map(ts.__getitem__, los))
+    t_last = list(map(ts.__getitem__, lasts))
+    sampled = list(map(sub, t_last, t_first))
+    half = list(map(truediv, map(truediv, sampled, map(sub, lasts, los)), repeat(2)))
+    threshold = list(map(mul, half, repeat(2.2)))
+    to_start: list[float] = list(map(add, map(sub, t_first, at), repeat(rng)))
+    to_end: list[float] = list(map(sub, at, t_last))
+    for gap in (to_start, to_end):
+        for i in compress(range(len(gap)), map(ge, gap, threshold)):
+            gap[i] = half[i]
+    scale = 1000 / rng if rate else 1.0
+    factor = list(
+        map(
+            mul, map(truediv, map(add, map(add, sampled, to_start), to_end), sampled), repeat(scale)
+        )
+    )
+    q = list(map(mul, map(truediv, to_start, sampled), repeat(1.000001)))
+    return Geometry(
+        n,
+        valid,
+        los,
+        lasts,
+        at,
+        sampled,
+        factor,
+        to_start,
+        to_end,
+        scale,
+        rng,
+        q,
+        max(q, default=0.0),
+    )
 
 
 def counter_steps(vs: Sequence[float], g: Geometry) -> list[Num]:

@@ -209,7 +209,7 @@ def _check(ev: Eval, res: Result) -> str | None:
         return None
     if res.kind != "matrix":
         return f"expected matrix, got {res.kind}"
-    got_m = {lbl: pts for lbl, pts in res.matrix}
+    got_m = {lbl: list(zip(ts, vs, strict=True)) for lbl, ts, vs in res.matrix}
     want_m = {lbl: pts for lbl, pts in ev.expected}
     if set(got_m) != set(want_m):
         missing = [_fmt(x) for x in set(want_m) - set(got_m)][:3]
@@ -327,8 +327,8 @@ def _check_as_range(ev: Eval, res: Result, db: Store, limits: Limits) -> str | N
     except AppError as exc:
         return f"error: {exc.message}"
     at_t: dict[Labels, float] = {}
-    for labels, points in got.matrix:
-        for pt, v in points:
+    for labels, stamps, values in got.matrix:
+        for pt, v in zip(stamps, values, strict=True):
             if pt == t:
                 at_t[labels] = v
     if res.kind == "scalar":

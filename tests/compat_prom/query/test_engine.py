@@ -48,7 +48,7 @@ def loaded(workdir: Path, batches: list[list[Series]]) -> Iterator[Store]:
 def _as_map(res: Result) -> dict[Labels, list[tuple[int, float]]]:
     if res.kind == "vector":
         return {lbl: [(t, v)] for lbl, t, v in res.vector}
-    return dict(res.matrix)
+    return {lbl: list(zip(ts, vs, strict=True)) for lbl, ts, vs in res.matrix}
 
 
 def counters(seed: int, n_series: int, n_samples: int) -> list[Series]:
@@ -88,11 +88,11 @@ def test_sum_by_of_rate_equals_sum_of_per_series_rates(
         agg = run_range(db.reader(), parse("sum by (x) (rate(req_total[5m]))"), start, end, step)
         per = run_range(db.reader(), parse("rate(req_total[5m])"), start, end, step)
         want: dict[tuple[str, int], float] = {}
-        for labels, points in per.matrix:
-            for t, v in points:
+        for labels, stamps, values in per.matrix:
+            for t, v in zip(stamps, values, strict=True):
                 key = (labels["x"], t)
                 want[key] = want.get(key, 0.0) + v
-        got = {(lbl["x"], t): v for lbl, pts in agg.matrix for t, v in pts}
+        got = {(lbl["x"], t): v for lbl, ts, vs in agg.matrix for t, v in zip(ts, vs, strict=True)}
         assert set(got) == set(want)
         for key, v in want.items():
             assert math.isclose(got[key], v, rel_tol=1e-9, abs_tol=1e-12)

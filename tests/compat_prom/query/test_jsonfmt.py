@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compat_prom.query.ast import parse
-from compat_prom.query.jsonfmt import ts_json, values_text
+from compat_prom.query.jsonfmt import points_text, ts_json, values_text
 from compat_prom.query.values import STALE_NAN, format_value, is_stale
 
 
@@ -31,6 +31,7 @@ from compat_prom.query.values import STALE_NAN, format_value, is_stale
 def test_values_print_as_go_formatfloat(value: float, text: str) -> None:
     assert format_value(value) == text
     assert values_text([value]) == [text]
+    assert points_text(['[4,"'], [value]) == f'[4,"{text}"]'
 
 
 def test_times_are_float_seconds_with_at_most_millisecond_digits() -> None:
@@ -54,3 +55,22 @@ def test_at_sign_inside_a_string_is_not_a_negative_at_modifier() -> None:
 def test_values_text_is_format_value_for_each(values: list[float]) -> None:
     """The batch formatter (one C pass when no value needs care) agrees item by item."""
     assert values_text(values) == [format_value(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**42),
+            st.floats() | st.integers(-(10**6), 10**6).map(float) | st.sampled_from([0.5, 10.0]),
+        ),
+        max_size=12,
+    )
+)
+def test_points_text_is_format_value_for_each(points: list[tuple[int, float]]) -> None:
+    """The joined text, fixed up in one pass when no value needs care, is each point's
+    ``[t,"format_value(v)"]``."""
+    prefixes = ["[" + ts_json(t) + ',"' for t, _ in points]
+    values = [v for _, v in points]
+    want = ",".join(f'[{ts_json(t)},"{format_value(v)}"]' for t, v in points)
+    assert points_text(prefixes, values) == want

@@ -60,8 +60,8 @@ def per_series_sum(db: object, query: str, start: int, end: int, step: int) -> d
     inner = query[query.index("(", query.index(")") + 1) + 1 : -1]  # "rate(req_total[5m])"
     per = run_range(db.reader(), parse(inner), start, end, step)  # type: ignore[attr-defined]
     want: dict[object, float] = {}
-    for labels, points in per.matrix:
-        for t, v in points:
+    for labels, stamps, values in per.matrix:
+        for t, v in zip(stamps, values, strict=True):
             key = (labels["x"], t)
             want[key] = want.get(key, 0.0) + v
     return want
@@ -86,7 +86,9 @@ def test_summed_rates_equal_the_sum_of_per_series_rates(
         start, end, step = T0 + 60_000, T0 + 1_300_000, step_s * 1000
         query = f"sum by (x) ({func}(req_total[5m]))"
         got_res = run_range(db.reader(), parse(query), start, end, step)
-        got = {(lbl["x"], t): v for lbl, pts in got_res.matrix for t, v in pts}
+        got = {
+            (lbl["x"], t): v for lbl, ts, vs in got_res.matrix for t, v in zip(ts, vs, strict=True)
+        }
         want = per_series_sum(db, query, start, end, step)
         assert set(got) == set(want)
         for key, v in want.items():
@@ -127,7 +129,7 @@ def test_the_shortcut_runs_and_corrects_young_counters(
         assert calls == [2]
         assert corrected and corrected[0] > 0
         want = per_series_sum(db, query, start, end, step)
-        got = {(lbl["x"], t): v for lbl, pts in res.matrix for t, v in pts}
+        got = {(lbl["x"], t): v for lbl, ts, vs in res.matrix for t, v in zip(ts, vs, strict=True)}
         assert set(got) == set(want) and len(got) > 60
         for key, v in want.items():
             assert math.isclose(got[key], v, rel_tol=1e-12), key
@@ -150,5 +152,5 @@ def test_large_counters_keep_their_precision(workroot: Path) -> None:
         res = run_range(
             db.reader(), parse("sum(rate(bytes_total[5m]))"), T0 + 400_000, T0 + 900_000, 15_000
         )
-        for _, v in res.matrix[0][1]:
+        for v in res.matrix[0][2]:
             assert math.isclose(v, 5 * 1.25 / 15, rel_tol=1e-9)
