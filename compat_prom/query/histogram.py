@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from itertools import compress, pairwise, repeat
+from operator import add, and_, is_, le, lt, mul, ne, not_, or_, sub
+from typing import TYPE_CHECKING, cast
 
-from compat_prom.query.values import Series, VectorV, any_present, format_value
+from compat_prom.query.values import Series, VectorV, any_present, format_value, has_nan
 from core.labels import Labels
 
 if TYPE_CHECKING:
@@ -91,7 +94,17 @@ def bucket_quantile(q: float, raw: Buckets) -> tuple[float, bool]:
         start = buckets[b - 1][0]
         count -= buckets[b - 1][1]
         rank -= buckets[b - 1][1]
-    return start + (end - start) * (rank / count), forced
+    return start + (end - start) * go_div(rank, count), forced
+
+
+def go_div(a: float, b: float) -> float:
+    """``a / b`` as Go's floats divide: by zero gives NaN or a signed infinity, not an
+    error (``histogram_quantile(0, …)`` over an empty first bucket is 0 / 0)."""
+    if b:
+        return a / b
+    if a == 0 or a != a:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def bucket_fraction(lower: float, upper: float, raw: Buckets) -> float:
@@ -147,18 +160,16 @@ def _grouped(
 
 
 def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
-    n = len(phis)
     for p in set(phis):
         if not 0 <= p <= 1:
             ev.notes.warn(f"quantile value should be between 0 and 1, got {format_value(p)}")
     groups, _ = _grouped(ev, series, "histogram_quantile")
     out = []
     for key, members in groups.items():
-        values: list[float | None] = []
-        for i in range(n):
+        values, slow = _quantile_steps(phis, members)
+        for i in slow:
             buckets = [(le, s.values[i]) for le, s in members if s.values[i] is not None]
             if not buckets:
-                values.append(None)
                 continue
             q, forced = bucket_quantile(phis[i], buckets)  # type: ignore[arg-type]
             if forced:
@@ -169,10 +180,82 @@ def quantile(ev: Evaluator, phis: list[float], series: list[Series]) -> VectorV:
                     "#histogram_quantile) "
                     f'for metric name "{name}"'
                 )
-            values.append(q)
+            values[i] = q
         if any_present(values):
             out.append(Series(key, values, True))
     return VectorV(out)
+
+
+def _quantile_steps(
+    phis: list[float], members: list[tuple[float, Series]]
+) -> tuple[list[float | None], Sequence[int]]:
+    """``bucket_quantile`` at every step where the buckets need no care, in C-level maps
+    across the steps, and the steps left for ``bucket_quantile`` itself.
+
+    A 24 h panel at 15 s asks for ~5,800 quantiles; one at a time, sorting and checking the
+    buckets cost more than the rest of the query. The shortcut takes one φ in [0, 1],
+    distinct bounds ending in ``+Inf`` and no negative count; then a step is left to
+    ``bucket_quantile`` when a bucket is missing or NaN there, or a bucket is below the one
+    before it, or rises by no more than the 1e-12 noise ``_monotonic`` flattens.
+    The rank search is a count of the buckets below the rank, summed over the buckets.
+    """
+    n = len(phis)
+    out: list[float | None] = [None] * n
+    q = phis[0] if phis else math.nan
+    ordered = sorted(members, key=lambda m: m[0])
+    bounds = [le for le, _ in ordered]
+    if (
+        n == 0
+        or not 0 <= q <= 1
+        or phis.count(q) != n
+        or len(ordered) < 2
+        or len(set(bounds)) != len(bounds)
+        or bounds[-1] != math.inf
+    ):
+        return out, range(n)
+    # steps with a missing or NaN bucket are left to bucket_quantile (0 stands in for them)
+    needs_care = [False] * n
+    cols: list[list[float]] = []
+    for _, s in ordered:
+        col = cast(list[float], s.values)
+        if s.values.count(None):
+            needs_care = list(map(or_, needs_care, map(is_, s.values, repeat(None))))
+            col = [0.0 if v is None else v for v in s.values]
+        if has_nan(col):
+            needs_care = list(map(or_, needs_care, map(ne, col, col)))
+            col = [0.0 if v != v else v for v in col]
+        cols.append(col)
+    if min(map(min, cols)) < 0:
+        return out, range(n)
+    tol = list(map(mul, map(max, *cols), repeat(1e-12)))
+    for below, col in pairwise(cols):
+        rise = list(map(sub, col, below))
+        flat_or_noise = list(map(le, rise, tol))  # a fall, no rise, or a rise within noise
+        if any(flat_or_noise):
+            careful = map(and_, flat_or_noise, map(ne, rise, repeat(0.0)))
+            needs_care = list(map(or_, needs_care, careful))
+    total = cols[-1]
+    rank = list(map(mul, repeat(q), total))
+    below_rank = [0] * n  # bisect_left over all buckets but +Inf: the ones below the rank
+    for col in cols[:-1]:
+        below_rank = list(map(add, below_rank, map(lt, col, rank)))
+    last = len(cols) - 1
+    for i in compress(range(n), map(not_, needs_care)):
+        t = total[i]
+        if t == 0:
+            out[i] = math.nan
+            continue
+        b = below_rank[i]
+        if b == last:
+            out[i] = bounds[-2]
+        elif b == 0:
+            end = bounds[0]
+            out[i] = end if end <= 0 else 0.0 + (end - 0.0) * go_div(rank[i], cols[0][i])
+        else:
+            start, end = bounds[b - 1], bounds[b]
+            under = cols[b - 1][i]
+            out[i] = start + (end - start) * ((rank[i] - under) / (cols[b][i] - under))
+    return out, list(compress(range(n), needs_care))
 
 
 def quantiles(ev: Evaluator, label: str, phis: list[list[float]], series: list[Series]) -> VectorV:
