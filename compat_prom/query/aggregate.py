@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from itertools import compress, repeat
 from operator import is_not
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from compat_prom.query.ast import Aggregate, StringLit
 from compat_prom.query.values import (
@@ -257,7 +257,6 @@ def _top_bottom(node: Aggregate, series: list[Series], n: int, params: list[floa
     """``topk``/``bottomk`` per step and group: a C sort of the members with a value
     (stable, also reversed, so ties keep the first-seen series), NaN ranked last."""
     top = node.op == "topk"
-    nan_last = _nan_smallest if top else _nan_largest
     _, index, _ = _groups(node, series)
     members: dict[int, list[int]] = {}
     for k, g in enumerate(index):
@@ -267,26 +266,43 @@ def _top_bottom(node: Aggregate, series: list[Series], n: int, params: list[floa
     if not series:
         for p in params:
             _k_param(p)  # a bad parameter is an error even over an empty vector
+    groups = list(members.values())
+    k_counts = {p: _k_param(p) for p in set(params)}
     for i, column in enumerate(zip(*(s.values for s in series), strict=True)):
-        k_count = _k_param(params[i])
+        k_count = k_counts[params[i]]
         if k_count < 1:
             continue
         get = column.__getitem__
         chosen: list[int] = []
-        for ks in members.values():
-            present = list(compress(ks, map(is_not, map(get, ks), repeat(None))))
-            total = sum(map(get, present))  # NaN when a NaN is among them (or +Inf and -Inf)
-            if total == total:
-                chosen.extend(sorted(present, key=get, reverse=top)[:k_count])
-            else:
-                ranked = sorted(present, key=lambda k: nan_last(get(k)), reverse=top)
-                chosen.extend(ranked[:k_count])
+        if not column.count(None) and (whole := sum(column)) == whole:
+            # every member has a value and none is NaN (the usual step): sort, no filtering
+            for ks in groups:
+                chosen.extend(sorted(ks, key=get, reverse=top)[:k_count])
+        else:
+            chosen = _top_bottom_step(groups, cast(Callable[[int], float], get), k_count, top)
         for k in chosen:
             out[k].values[i] = column[k]
         order = chosen
     if n == 1:
         return VectorV([out[k] for k in order])
     return VectorV([s for s in out if any_present(s.values)])
+
+
+def _top_bottom_step(
+    groups: list[list[int]], get: Callable[[int], float], k_count: int, top: bool
+) -> list[int]:
+    """One step of ``_top_bottom`` where some member has no value or a NaN."""
+    nan_last = _nan_smallest if top else _nan_largest
+    chosen: list[int] = []
+    for ks in groups:
+        present = list(compress(ks, map(is_not, map(get, ks), repeat(None))))
+        total = sum(map(get, present))  # NaN when a NaN is among them (or +Inf and -Inf)
+        if total == total:
+            chosen.extend(sorted(present, key=get, reverse=top)[:k_count])
+        else:
+            ranked = sorted(present, key=lambda k: nan_last(get(k)), reverse=top)
+            chosen.extend(ranked[:k_count])
+    return chosen
 
 
 def _select(
