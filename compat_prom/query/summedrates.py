@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
-from operator import add, le, mul, sub
+from operator import le, mul, sub
 from typing import TYPE_CHECKING, cast
 
 from compat_prom.query import functions, rangefns
@@ -114,12 +114,11 @@ def _group_steps(members: Sequence[Sequence[float]], geo: rangefns.Geometry) -> 
     """Per step the sum of the members' ``counter_steps``, or None without a valid step."""
     if not geo.valid:
         return None
-    total: list[float] = list(map(sub, members[0], repeat(members[0][0])))
-    for vs in members[1:]:
-        total = list(map(add, total, map(sub, vs, repeat(vs[0]))))
-    get = total.__getitem__
-    group = list(map(sub, map(get, geo.lasts), map(get, geo.los)))
-    values: list[float] = list(map(mul, group, geo.factor))
+    # each point's sum over the members (relative to their first values), added in C
+    total = list(map(sum, zip(*[map(sub, vs, repeat(vs[0])) for vs in members], strict=True)))
+    windows = geo.distinct
+    increase = list(map(sub, windows.take_lasts(total), windows.take_los(total)))
+    values: list[float] = list(map(mul, windows.spread(increase), geo.factor))
     blocks = geo.blocks
     size = blocks.SIZE
     for vs in members:
@@ -145,9 +144,13 @@ def _young_blocks(vs: Sequence[float], blocks: rangefns.StepBlocks) -> Iterator[
     is at least its value at the run's first sample and its increase at most the increase
     over the run's samples (it never decreases), so a run where
     ``value at first > q_max * (value at last - value at first)`` has no cut window: C-level
-    maps over ~90 runs a member for a 24 h panel, instead of a pass over every step.
+    maps over ~90 runs a member for a 24 h panel, instead of a pass over every step. The
+    same test over the whole range first clears an old counter (the usual one) at once.
     """
     get = vs.__getitem__
+    start = get(blocks.first[0])
+    if start > max(blocks.q_max) * (get(blocks.last[-1]) - start):
+        return iter(())
     firsts = list(map(get, blocks.first))
     increases = map(sub, map(get, blocks.last), firsts)
     return compress(range(len(firsts)), map(le, firsts, map(mul, blocks.q_max, increases)))
