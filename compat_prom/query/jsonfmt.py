@@ -8,7 +8,6 @@ times faster than building and serialising the equivalent Python objects.
 from __future__ import annotations
 
 import json
-from operator import add
 from typing import Any
 
 from compat_prom.query.engine import Result
@@ -46,38 +45,50 @@ def result_json(res: Result) -> str:
         ]
         return '{"resultType":"vector","result":[' + ",".join(items) + "]}"
     series = []
-    # Every series of a range result shares the query's steps: the "[t,\"" prefixes are
-    # made once per distinct list of times (usually one), each point is then a C-level
-    # concatenation with its value's text, and the pairs are joined by '"],'.
-    prefixes: dict[int, str] = {}
+    # Every series of a range result shares the query's steps: the text around the values
+    # ('[t,"' and '"],[t,"') is made once per distinct list of times (usually one).
+    cache: dict[int, str] = {}
     last_stamps: list[int] = []
-    last_pre: list[str] = []
+    heads: list[str] = []
     for lbl, stamps, values in res.matrix:
         if not stamps:
             series.append(f'{{"metric":{labels_json(lbl)},"values":[]}}')
             continue
         if stamps is not last_stamps and stamps != last_stamps:
-            for t in stamps:
-                if t not in prefixes:
-                    prefixes[t] = "[" + ts_json(t) + ',"'
-            last_stamps, last_pre = stamps, list(map(prefixes.__getitem__, stamps))
-        series.append(f'{{"metric":{labels_json(lbl)},"values":[{points_text(last_pre, values)}]}}')
+            last_stamps, heads = stamps, point_heads(stamps, cache)
+        series.append(f'{{"metric":{labels_json(lbl)},"values":[{points_text(heads, values)}]}}')
     return '{"resultType":"matrix","result":[' + ",".join(series) + "]}"
 
 
-def points_text(prefixes: list[str], values: list[float]) -> str:
-    """``[t,"v"],…`` from each point's ``[t,"`` prefix and its value.
+def point_heads(stamps: list[int], cache: dict[int, str]) -> list[str]:
+    """The text before each point's value: ``[t,"`` for the first, ``"],[t,"`` after."""
+    for t in stamps:
+        if t not in cache:
+            cache[t] = '"],[' + ts_json(t) + ',"'
+    heads = list(map(cache.__getitem__, stamps))
+    heads[0] = heads[0][3:]
+    return heads
 
-    The values are written by ``repr`` in C and fixed up on the joined text: an integral
-    value's ``.0`` can only stand right before its closing ``"]`` (the prefixes hold digits,
-    ``.``, ``[``, ``,`` and ``"`` only). Exponents, NaN and infinities (an ``e`` or ``n``
-    anywhere) are rare and send the series through ``values_text``.
+
+def points_text(heads: list[str], values: list[float]) -> str:
+    """``[t,"v"],…`` from ``point_heads`` and the values.
+
+    Heads and values are interleaved by two slice assignments and joined once, all in C
+    (a concatenation per point cost a sixth of a 24 h panel's JSON). The values are
+    written by ``repr`` and fixed up on the joined text: an integral value's ``.0`` can
+    only stand right before a closing ``"]`` (the heads hold digits, ``.``, ``[``, ``,``,
+    ``]`` and ``"`` only). Exponents, NaN and infinities (an ``e`` or ``n`` anywhere) are
+    rare and send the series through ``values_text``.
     """
     if not values:
         return ""
-    text = '"],'.join(map(add, prefixes, map(repr, values))) + '"]'
+    parts = heads + heads
+    parts[1::2] = map(repr, values)
+    parts[0::2] = heads
+    text = "".join(parts) + '"]'
     if "e" in text or "n" in text:
-        return '"],'.join(map(add, prefixes, values_text(values))) + '"]'
+        parts[1::2] = values_text(values)
+        return "".join(parts) + '"]'
     return text.replace('.0"]', '"]')
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compat_prom.query.ast import parse
-from compat_prom.query.jsonfmt import points_text, ts_json, values_text
+from compat_prom.query.jsonfmt import point_heads, points_text, ts_json, values_text
 from compat_prom.query.values import STALE_NAN, format_value, is_stale
 
 
@@ -31,7 +31,7 @@ from compat_prom.query.values import STALE_NAN, format_value, is_stale
 def test_values_print_as_go_formatfloat(value: float, text: str) -> None:
     assert format_value(value) == text
     assert values_text([value]) == [text]
-    assert points_text(['[4,"'], [value]) == f'[4,"{text}"]'
+    assert points_text(point_heads([4000], {}), [value]) == f'[4,"{text}"]'
 
 
 def test_times_are_float_seconds_with_at_most_millisecond_digits() -> None:
@@ -70,7 +70,7 @@ def test_values_text_is_format_value_for_each(values: list[float]) -> None:
 def test_points_text_is_format_value_for_each(points: list[tuple[int, float]]) -> None:
     """The joined text, fixed up in one pass when no value needs care, is each point's
     ``[t,"format_value(v)"]``."""
-    prefixes = ["[" + ts_json(t) + ',"' for t, _ in points]
     values = [v for _, v in points]
     want = ",".join(f'[{ts_json(t)},"{format_value(v)}"]' for t, v in points)
-    assert points_text(prefixes, values) == want
+    heads = point_heads([t for t, _ in points], {}) if points else []
+    assert points_text(heads, values) == want
