@@ -905,16 +905,45 @@ class StoreReader:
         # rollups are needed only up to where the latest of these series' raw data starts
         old_end = min(end_ms, max(starts.get(sid, end_ms) for sid in need_old))
         minute = rollup_points(self.conn, need_old, MINUTE_MS, start_ms, old_end)
-        hour: dict[int, Points] = {}
-        if start_ms < earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
-            # hour rollups answer only where minute ones were deleted by retention
-            hour = rollup_points(self.conn, need_old, HOUR_MS, start_ms, old_end)
+        later: dict[int, Points] = {}
         for sid in need_old:
             r = raw.get(sid, _NONE)
-            m = _before(minute.get(sid, _NONE), _first(r))
-            h = _before(hour.get(sid, _NONE), _first(m, r))
-            raw[sid] = _join(h, m, r)
+            later[sid] = _join(_before(minute.get(sid, _NONE), _first(r)), r)
+        hour = self._hours_before(later, start_ms, old_end, at_last_sample=False)
+        for sid in need_old:
+            m_r = later[sid]
+            raw[sid] = _join(_before(hour.get(sid, _NONE), _first(m_r)), m_r)
         return raw
+
+    def _hours_before(
+        self, later: dict[int, Points], start_ms: int, end_ms: int, *, at_last_sample: bool
+    ) -> dict[int, Points]:
+        """Hour rollups of the series in ``later``, where those are needed: before each
+        series' first later point (minute rollup or raw), i.e. where minute rollups were
+        deleted by retention.
+
+        Why bound the read: a minute-resolution range that starts near the oldest minute
+        rollups would otherwise read every series' hour rows (one statement each) only to
+        drop them all. Only hour points before the latest of the series' first later
+        points can be kept; when no hour row lies there, nothing is read.
+        """
+        if not later or start_ms >= earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
+            return {}
+        first = max(_first(points) for points in later.values())
+        # a kept hour point is at t < first; with last-sample times its bucket ends < +1 h
+        bound = first - 1 + (HOUR_MS if at_last_sample else 0)
+        end = int(min(end_ms, bound))
+        if (
+            end < start_ms
+            or not self.conn.execute(
+                "SELECT 1 FROM rollups WHERE res = ? AND bucket BETWEEN ? AND ? LIMIT 1",
+                (HOUR_MS, start_ms - HOUR_MS + 1, end - HOUR_MS + 1),
+            ).fetchone()
+        ):
+            return {}
+        return rollup_points(
+            self.conn, list(later), HOUR_MS, start_ms, end, at_last_sample=at_last_sample
+        )
 
     def _coarse(
         self, ids: list[int], start_ms: int, end_ms: int, done: int, hourly: bool
@@ -929,20 +958,24 @@ class StoreReader:
         minute = rollup_points(
             self.conn, ids, MINUTE_MS, minute_from, rolled_end, at_last_sample=True
         )
-        hour: dict[int, Points] = {}
-        if hourly or start_ms < earliest_rollup_ms(self.conn, MINUTE_MS) + HOUR_MS:
-            hour = rollup_points(self.conn, ids, HOUR_MS, start_ms, rolled_end, at_last_sample=True)
-        out: dict[int, Points] = {}
+        later: dict[int, Points] = {}
         for sid in ids:
             r = _bucket_lasts(raw.get(sid, _NONE), MINUTE_MS)
             # a bucket's last sample can precede the range its end falls in
-            m = _after(minute.get(sid, _NONE), start_ms - 1)
+            later[sid] = _join(_after(minute.get(sid, _NONE), start_ms - 1), r)
+        if not hourly:
+            hour = self._hours_before(later, start_ms, rolled_end, at_last_sample=True)
+            for sid in ids:
+                h = _after(hour.get(sid, _NONE), start_ms - 1)
+                later[sid] = _join(_before(h, _first(later[sid])), later[sid])
+            return later
+        hour = rollup_points(self.conn, ids, HOUR_MS, start_ms, rolled_end, at_last_sample=True)
+        out: dict[int, Points] = {}
+        for sid in ids:
             h = _after(hour.get(sid, _NONE), start_ms - 1)
-            if hourly:
-                rest = _join(_after(m, h[0][-1]) if h[0] else m, r)
-                out[sid] = _join(h, _bucket_lasts(rest, HOUR_MS))
-            else:
-                out[sid] = _join(_before(h, _first(m, r)), m, r)
+            m_r = later[sid]
+            rest = _after(m_r, h[0][-1]) if h[0] else m_r
+            out[sid] = _join(h, _bucket_lasts(rest, HOUR_MS))
         return out
 
     def _with_data(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> list[_Series]:

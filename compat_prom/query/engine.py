@@ -345,19 +345,22 @@ class Evaluator:
         else:  # pragma: no cover - excluded by the type check above
             raise QueryError("unexpected result type")
         merged: dict[Labels, tuple[list[int], list[float]]] = {}
+        tails: dict[int, list[int]] = {0: ts}  # the steps from the k-th on, shared
         for s in series:
-            # the steps with a value, picked in C (Nones are never kept); the series share
-            # the step list itself when they have a value at every step
+            # The steps with a value. Usually a series has one from some step on (its first
+            # windows were empty): a slice of both, the step list shared. Else picked in C.
             stamps: list[int]
             values: list[float]
-            if s.values.count(None):
+            missing = s.values.count(None)
+            if missing == len(s.values):
+                continue
+            if s.values[:missing].count(None) == missing:  # all missing steps come first
+                stamps = tails.get(missing) or tails.setdefault(missing, ts[missing:])
+                values = cast(list[float], s.values[missing:] if missing else s.values)
+            else:
                 keep = list(map(is_not, s.values, repeat(None)))
                 stamps = list(compress(ts, keep))
                 values = cast(list[float], list(compress(s.values, keep)))
-            else:
-                stamps, values = ts, cast(list[float], s.values)
-            if not stamps:
-                continue
             labels = finish_labels(s.labels, s.drop_name)
             if labels in merged:
                 before = dict(zip(*merged[labels], strict=True))

@@ -202,3 +202,65 @@ def test_packed_minute_reads_match_the_minute_rows(
             (M, sid, start - M + 1, end - M + 1),
         ).fetchall()
         assert got.get(sid, ([], [])) == ([t for t, _ in want], [v for _, v in want])
+
+
+@pytest.fixture(scope="module")
+def layered_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    """Six hours of series, dense and sparse, with raw data kept for the last two hours and
+    minute rollups for the last four: every read mixes hour, minute and raw layers."""
+    with metrics_db(tmp_path_factory.mktemp("layers")) as (w, r):
+        hour = store.HOUR_MS
+        patterns = {
+            "dense": list(range(H, H + 6 * hour, 15_000)),
+            "sparse": [H + 10 * M, H + 70 * M, H + 130 * M + 5_000, H + 200 * M, H + 330 * M],
+            "late": list(range(H + 150 * M, H + 6 * hour, 60_000)),
+            "gap": [t for t in range(H, H + 6 * hour, 30_000) if not H + hour <= t < H + 4 * hour],
+        }
+        for name, ts in patterns.items():
+            labels = Labels({"__name__": "layer", "p": name})
+            vs = [float(i) for i in range(len(ts))]
+            write(
+                w,
+                lambda c, labels=labels, ts=ts, vs=vs: store.append_samples(c, [(labels, ts, vs)]),
+            )
+        while write(w, lambda c: store.compact_head(c, H + 8 * hour)):
+            pass
+        run_all(w, H + 6 * hour + M)
+        write(w, lambda c: store.delete_raw_before(c, H + 4 * hour, 10**6))
+        write(w, lambda c: store.delete_rollups_before(c, M, H + 2 * hour, 10**6))
+        yield r
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    start=st.integers(H - 30 * M, H + 6 * store.HOUR_MS),
+    span=st.integers(0, 7 * store.HOUR_MS),
+    resolution=st.sampled_from([0, 15_000, M, 5 * M, store.HOUR_MS]),
+)
+def test_bounded_hour_reads_change_no_answer(
+    layered_store: sqlite3.Connection, start: int, span: int, resolution: int
+) -> None:
+    """Hour rollups are read only where a series' minute and raw points have not begun:
+    the answers equal those of reading every hour row of the range and dropping the rest."""
+    reader = store.StoreReader(layered_store)
+    matchers = [Matcher("__name__", "=", "layer")]
+    got = reader.select(matchers, start, start + span, resolution_ms=resolution)
+
+    def every_hour_row(
+        self: store.StoreReader,
+        later: dict[int, tuple[list[int], list[float]]],
+        start_ms: int,
+        end_ms: int,
+        *,
+        at_last_sample: bool,
+    ) -> dict[int, tuple[list[int], list[float]]]:
+        return store.rollup_points(
+            self.conn, list(later), store.HOUR_MS, start_ms, end_ms, at_last_sample=at_last_sample
+        )
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(store.StoreReader, "_hours_before", every_hour_row)
+        want = reader.select(matchers, start, start + span, resolution_ms=resolution)
+    assert [(s.labels, list(s.timestamps), list(s.values)) for s in got] == [
+        (s.labels, list(s.timestamps), list(s.values)) for s in want
+    ]
