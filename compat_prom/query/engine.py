@@ -24,7 +24,7 @@ from itertools import compress, repeat
 from operator import is_not
 from typing import cast
 
-from compat_prom.query import aggregate, binops, functions, summedrates
+from compat_prom.query import aggregate, binops, functions, rangefns, summedrates
 from compat_prom.query.ast import (
     MATRIX,
     SCALAR,
@@ -106,6 +106,11 @@ class Evaluator:
         self.notes = Annotations()
         self.is_range = False
         self._fetched: dict[object, list[SeriesSamples]] = {}
+        # Selectors over series scraped at the same instants (a ratio's two sides) share
+        # their windows, and so the rate terms of those windows (keyed by the list's id;
+        # the entry holds the list, so the id cannot be reused while it is there).
+        self._windows: dict[tuple[tuple[int, ...], tuple[int, ...], int], Windows] = {}
+        self._geometry: dict[tuple[int, bool], tuple[Windows, rangefns.Geometry]] = {}
 
     # -- budget -----------------------------------------------------------------------
 
@@ -250,7 +255,8 @@ class Evaluator:
         res = min(self.step_ms, rng // 4) if self.is_range and sel.at is None else 0
         # Series scraped at the same instants get the same windows (one shared list: the
         # rate functions also share their per-window terms through it).
-        prev: tuple[Sequence[int], list[tuple[int, int]]] | None = None
+        prev: tuple[Sequence[int], Windows] | None = None
+        at = tuple(eff)
         for s in self.fetch(sel, min(eff) - rng + 1, max(eff), res):
             sts, svs = s.timestamps, s.values
             if has_nan(svs):
@@ -260,7 +266,10 @@ class Evaluator:
             if prev is not None and prev[0] == sts:
                 windows = prev[1]
             else:
-                windows = step_windows(sts, eff, rng)
+                key = (tuple(sts), at, rng)
+                windows = self._windows.get(key) or self._windows.setdefault(
+                    key, step_windows(sts, eff, rng)
+                )
                 prev = (sts, windows)
             if any(hi > lo for lo, hi in windows):
                 out.append(RangeSeries(s.labels, sts, svs, windows))
@@ -300,6 +309,17 @@ class Evaluator:
                 self.charge(len(sts))
                 out.append(RangeSeries(s.labels, sts, svs, windows, s.drop_name))
         return MatrixV(out, eff, rng)
+
+    def geometry(
+        self, rs: RangeSeries, times: list[int], rng: int, rate: bool
+    ) -> rangefns.Geometry:
+        """``window_geometry`` of ``rs``'s windows, once per windows list and kind."""
+        key = (id(rs.windows), rate)
+        found = self._geometry.get(key)
+        if found is None:
+            geo = rangefns.window_geometry(rs.ts, rs.windows, times, rng, rate=rate)
+            found = self._geometry[key] = (rs.windows, geo)
+        return found[1]
 
     # -- entry points -----------------------------------------------------------------
 
@@ -376,7 +396,10 @@ class Evaluator:
         return res
 
 
-def step_windows(ts: Sequence[int], times: list[int], rng: int) -> list[tuple[int, int]]:
+Windows = list[tuple[int, int]]  # per step, [lo, hi) into a series' samples
+
+
+def step_windows(ts: Sequence[int], times: list[int], rng: int) -> Windows:
     """Each step's ``(t - rng, t]`` as index bounds ``[lo, hi)`` into ``ts``.
 
     ``map(bisect_right, ...)`` keeps the per-step loop in C; when the range is a multiple of

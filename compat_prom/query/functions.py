@@ -174,15 +174,11 @@ def rate_series(ev: Evaluator, m: MatrixV, *, counter: bool, rate: bool) -> list
     times, rng = m.times, m.range_ms
     # Series read at the same instants share their windows list (matrix_selector), and so
     # the extrapolation terms that depend only on the times: computed once for all of them.
-    shared: tuple[object, rangefns.Geometry] | None = None
     for rs in m.series:
         ts, vs = rs.ts, rs.vs
         values: list[Num]
         if counter and len(rs.windows) > 1:
-            if shared is None or shared[0] is not rs.windows:
-                geo = rangefns.window_geometry(ts, rs.windows, times, rng, rate=rate)
-                shared = (rs.windows, geo)
-            values = rangefns.counter_steps(vs, shared[1])
+            values = rangefns.counter_steps(vs, ev.geometry(rs, times, rng, rate))
         else:
             values = rangefns.extrapolated_steps(
                 ts, vs, rs.windows, times, rng, counter=counter, rate=rate, resets=None

@@ -79,17 +79,11 @@ def summed_rates(ev: Evaluator, node: Aggregate, ts: list[int]) -> VectorV:
         else:
             rest.append(rs)
     out: list[Series] = []
-    geometries: dict[int, rangefns.Geometry] = {}  # the groups' members share their windows
-    for (_, windows_id), members in buckets.items():
+    for (_, _), members in buckets.items():
         if len(members) == 1:
             rest.extend(members)
             continue
-        geo = geometries.get(windows_id)
-        if geo is None:
-            first = members[0]
-            geo = geometries[windows_id] = rangefns.window_geometry(
-                first.ts, first.windows, m.times, m.range_ms, rate=rate
-            )
+        geo = ev.geometry(members[0], m.times, m.range_ms, rate)
         values = _group_steps([rs.vs for rs in members], geo)
         ev.check_time()
         if values is None:
