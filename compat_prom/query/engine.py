@@ -53,6 +53,7 @@ from compat_prom.query.values import (
     VectorV,
     has_nan,
     is_stale,
+    none_free,
 )
 from core.errors import QueryError, Unavailable, Unprocessable
 from core.labels import Labels
@@ -371,10 +372,14 @@ class Evaluator:
             # windows were empty): a slice of both, the step list shared. Else picked in C.
             stamps: list[int]
             values: list[float]
-            missing = s.values.count(None)
-            if missing == len(s.values):
+            missing = 0  # the steps before the first value
+            if not s.values:
                 continue
-            if s.values[:missing].count(None) == missing:  # all missing steps come first
+            if s.values[0] is None:
+                missing = next((i for i, v in enumerate(s.values) if v is not None), -1)
+                if missing < 0:
+                    continue
+            if none_free(s.values[missing:] if missing else s.values):
                 stamps = tails.get(missing) or tails.setdefault(missing, ts[missing:])
                 values = cast(list[float], s.values[missing:] if missing else s.values)
             else:
