@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -134,9 +135,18 @@ def main() -> None:
         if path.exists():
             end_ms = int(path.with_suffix(".end").read_text())
         else:
+            # Built by a child process: the queries then run in a process whose heap is like
+            # a server's, not one left holding the builder's 5.76 M samples' garbage (that
+            # made every query ~10 % slower).
             end_ms = int(time.time()) // 60 * 60_000
             t0 = time.perf_counter()
-            n = build(path, end_ms)
+            built = subprocess.run(
+                [sys.executable, __file__, "--build", str(path), str(end_ms)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            n = int(built.stdout)
             path.with_suffix(".end").write_text(str(end_ms))
             print(f"data set: {n:,} samples written in {time.perf_counter() - t0:.0f} s")
         memory.settle_gc()  # as the server does once it is up (core.cli)
@@ -189,4 +199,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--build"]:
+        print(build(Path(sys.argv[2]), int(sys.argv[3])))
+    else:
+        main()
