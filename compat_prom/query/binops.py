@@ -10,10 +10,12 @@ Matching is redone at every step because the series present can change between s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from operator import add, mul, sub, truediv
 from typing import TYPE_CHECKING
 
 from compat_prom.query.ast import Binary
-from compat_prom.query.values import Num, ScalarV, Series, Value, VectorV, any_present
+from compat_prom.query.values import Num, ScalarV, Series, Value, VectorV, any_present, none_free
 from core.errors import QueryError, Unprocessable
 from core.labels import Labels
 
@@ -71,6 +73,17 @@ def arith(op: str, a: float, b: float) -> float:
     if op == "atan2":
         return _atan2(a, b)
     raise QueryError(f"unknown operator {op}")
+
+
+ARITH: dict[str, Callable[[float, float], float]] = {
+    "+": add,
+    "-": sub,
+    "*": mul,
+    "/": _div,
+    "%": _mod,
+    "^": _pow,
+    "atan2": _atan2,
+}
 
 
 def compare(op: str, a: float, b: float) -> bool:
@@ -228,6 +241,11 @@ def _vector_vector(
             result_labels[(k, j)] = labels
         return labels
 
+    if not is_cmp and node.fill_lhs is None and node.fill_rhs is None:
+        columns = _static_matches(node, many, one, msig, osig, _labels_for)
+        if columns is not None:
+            return _arith_columns(ev, op, columns, swapped, n)
+
     def emit(i: int, a: float, b: float, labels: Labels, drop_name: bool) -> None:
         if is_cmp:
             hit = compare(op, a, b)
@@ -306,6 +324,58 @@ def _vector_vector(
                 labels = _result_labels(node, one[j].labels.without("__name__"), one[j].labels)
                 emit(i, node.fill_lhs, rv, labels, False)
     return VectorV(list(out.values()))
+
+
+Match = tuple[Labels, Series, Series]  # result labels, the "many" and the "one" operand
+
+
+def _static_matches(
+    node: Binary,
+    many: list[Series],
+    one: list[Series],
+    msig: list[tuple[tuple[str, str], ...]],
+    osig: list[tuple[tuple[str, str], ...]],
+    labels_for: Callable[[int, int], Labels],
+) -> list[Match] | None:
+    """The matched pairs when they are the same at every step, or None.
+
+    They are when no two "one" series share a signature (and, one-to-one, no two "many"
+    series) and no two pairs give the same result labels: then none of the per-step
+    errors (duplicate series, multiple matches) can arise at any step, and a pair's values
+    can be computed as whole columns.
+    """
+    if len(set(osig)) != len(osig):
+        return None
+    if node.card == "one-to-one" and len(set(msig)) != len(msig):
+        return None
+    right = {sig: j for j, sig in enumerate(osig)}
+    pairs = [(k, right[sig]) for k, sig in enumerate(msig) if sig in right]
+    out = [(labels_for(k, j), many[k], one[j]) for k, j in pairs]
+    if len({labels for labels, _, _ in out}) != len(out):
+        return None
+    return out
+
+
+def _arith_columns(ev: Evaluator, op: str, matches: list[Match], swapped: bool, n: int) -> VectorV:
+    """Arithmetic of each matched pair over all steps: one C-level ``map`` when neither
+    side misses a step (a panel's ratio of two sums), else one pass skipping the gaps."""
+    fn = ARITH[op]
+    out: list[Series] = []
+    for labels, m, o in matches:
+        left, right = (o.values, m.values) if swapped else (m.values, o.values)
+        step_fn = truediv if fn is _div and 0.0 not in right else fn
+        values: list[Num]
+        if none_free(left) and none_free(right):
+            values = list(map(step_fn, left, right))  # type: ignore[arg-type]
+        else:
+            values = [
+                None if a is None or b is None else step_fn(a, b)
+                for a, b in zip(left, right, strict=True)
+            ]
+        if any_present(values):
+            ev.charge(n)
+            out.append(Series(labels, values, True))
+    return VectorV(out)
 
 
 def _fmt_sig(sig: tuple[tuple[str, str], ...]) -> str:
