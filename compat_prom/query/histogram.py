@@ -13,7 +13,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import compress, pairwise, repeat
-from operator import add, and_, is_, le, lt, mul, ne, not_, or_, sub
+from operator import add, and_, eq, is_, le, lt, mul, ne, not_, or_, sub, truediv
 from typing import TYPE_CHECKING, cast
 
 from compat_prom.query.values import Series, VectorV, any_present, format_value, has_nan
@@ -239,22 +239,34 @@ def _quantile_steps(
     below_rank = [0] * n  # bisect_left over all buckets but +Inf: the ones below the rank
     for col in cols[:-1]:
         below_rank = list(map(add, below_rank, map(lt, col, rank)))
+    # The steps are taken a bucket at a time (the bucket the rank falls in), each formula
+    # as C-level maps over that bucket's steps.
+    steps = list(compress(range(n), map(not_, needs_care)))
+    found = list(map(below_rank.__getitem__, steps))
     last = len(cols) - 1
-    for i in compress(range(n), map(not_, needs_care)):
-        t = total[i]
-        if t == 0:
-            out[i] = math.nan
-            continue
-        b = below_rank[i]
+    for b in set(found):
+        at = list(compress(steps, map(eq, found, repeat(b))))
         if b == last:
-            out[i] = bounds[-2]
-        elif b == 0:
+            values: list[float] = [bounds[-2]] * len(at)
+        elif b == 0:  # the first bucket: lower bound 0 (or its own bound when <= 0)
             end = bounds[0]
-            out[i] = end if end <= 0 else 0.0 + (end - 0.0) * go_div(rank[i], cols[0][i])
-        else:
+            values = [
+                math.nan
+                if total[i] == 0
+                else end
+                if end <= 0
+                else 0.0 + (end - 0.0) * go_div(rank[i], cols[0][i])
+                for i in at
+            ]
+        else:  # start + (end - start) * ((rank - under) / (count - under)), under < rank
             start, end = bounds[b - 1], bounds[b]
-            under = cols[b - 1][i]
-            out[i] = start + (end - start) * ((rank[i] - under) / (cols[b][i] - under))
+            under = list(map(cols[b - 1].__getitem__, at))
+            over = map(cols[b].__getitem__, at)
+            ranks = map(rank.__getitem__, at)
+            fractions = map(truediv, map(sub, ranks, under), map(sub, over, under))
+            values = list(map(add, repeat(start), map(mul, repeat(end - start), fractions)))
+        for i, v in zip(at, values, strict=True):
+            out[i] = v
     return out, list(compress(range(n), needs_care))
 
 

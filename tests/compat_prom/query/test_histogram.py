@@ -23,22 +23,29 @@ RISES = st.one_of(
 
 @st.composite
 def histograms(draw: Any) -> tuple[list[float], list[Series]]:
+    """Half well-formed (cumulative, non-negative, ``+Inf`` last, one φ: the column path),
+    half anything (falls, noise-level rises, negatives, missing and NaN buckets)."""
     n = draw(st.integers(1, 8))
+    well_formed = draw(st.booleans())
     bounds = draw(st.lists(st.sampled_from(BOUNDS), min_size=1, max_size=6, unique=True))
-    if draw(st.booleans()):
+    if well_formed or draw(st.booleans()):
         bounds = [b for b in bounds if b != "+Inf"] + ["+Inf"]
+    rises = st.one_of(st.just(0.0), st.floats(0, 50)) if well_formed else RISES
     columns: list[list[Num]] = [[] for _ in bounds]
     for _ in range(n):
         running = draw(st.sampled_from([0.0, 10.0, 1e6]))
         for col in columns:
-            running += draw(RISES)
-            col.append(draw(st.sampled_from([running] * 6 + [None, math.nan])))
+            running += draw(rises)
+            choices = [running] * (30 if well_formed else 6) + [None, math.nan]
+            col.append(draw(st.sampled_from(choices)))
     series = [
         Series(Labels({"__name__": "h_bucket", "le": b}), col, False)
         for b, col in zip(bounds, columns, strict=True)
     ]
-    if draw(st.booleans()):
-        phis = [draw(st.sampled_from([0.0, 0.5, 0.95, 1.0, -0.1, 1.5, math.nan]))] * n
+    if well_formed or draw(st.booleans()):
+        phis = [draw(st.sampled_from([0.0, 0.5, 0.95, 1.0]) | st.floats(0, 1))] * n
+        if not well_formed:
+            phis = [draw(st.sampled_from([0.0, 0.5, 0.95, 1.0, -0.1, 1.5, math.nan]))] * n
     else:
         phis = draw(st.lists(st.sampled_from([0.25, 0.9]), min_size=n, max_size=n))
     return phis, series
