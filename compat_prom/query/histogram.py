@@ -16,7 +16,15 @@ from itertools import compress, pairwise, repeat
 from operator import add, and_, eq, is_, le, lt, mul, ne, not_, or_, sub, truediv
 from typing import TYPE_CHECKING, cast
 
-from compat_prom.query.values import Series, VectorV, any_present, format_value, has_nan
+from compat_prom.query.values import (
+    Num,
+    Series,
+    VectorV,
+    any_present,
+    format_value,
+    has_nan,
+    none_free,
+)
 from core.labels import Labels
 
 if TYPE_CHECKING:
@@ -213,20 +221,26 @@ def _quantile_steps(
         or bounds[-1] != math.inf
     ):
         return out, range(n)
-    # steps with a missing or NaN bucket are left to bucket_quantile (0 stands in for them)
+    # The first steps, before every bucket has a value (a range's start), are left out;
+    # steps with a missing or NaN bucket later on are left to bucket_quantile (0 stands
+    # in for them). From here on a step's index is counted from ``skip``.
+    skip = max(_leading_nones(s.values) for _, s in ordered)
+    n -= skip
+    if n <= 0:
+        return out, range(skip)
     needs_care = [False] * n
     cols: list[list[float]] = []
     for _, s in ordered:
-        col = cast(list[float], s.values)
-        if s.values.count(None):
-            needs_care = list(map(or_, needs_care, map(is_, s.values, repeat(None))))
-            col = [0.0 if v is None else v for v in s.values]
+        col = cast(list[float], s.values[skip:] if skip else s.values)
+        if not none_free(col):
+            needs_care = list(map(or_, needs_care, map(is_, col, repeat(None))))
+            col = [0.0 if v is None else v for v in col]
         if has_nan(col):
             needs_care = list(map(or_, needs_care, map(ne, col, col)))
             col = [0.0 if v != v else v for v in col]
         cols.append(col)
     if min(map(min, cols)) < 0:
-        return out, range(n)
+        return out, range(skip + n)
     tol = list(map(mul, map(max, *cols), repeat(1e-12)))
     for below, col in pairwise(cols):
         rise = list(map(sub, col, below))
@@ -266,8 +280,15 @@ def _quantile_steps(
             fractions = map(truediv, map(sub, ranks, under), map(sub, over, under))
             values = list(map(add, repeat(start), map(mul, repeat(end - start), fractions)))
         for i, v in zip(at, values, strict=True):
-            out[i] = v
-    return out, list(compress(range(n), needs_care))
+            out[skip + i] = v
+    return out, [*range(skip), *compress(range(skip, skip + n), needs_care)]
+
+
+def _leading_nones(values: list[Num]) -> int:
+    """How many steps come before the first value (all of them when there is none)."""
+    if not values or values[0] is not None:
+        return 0
+    return next((i for i, v in enumerate(values) if v is not None), len(values))
 
 
 def quantiles(ev: Evaluator, label: str, phis: list[list[float]], series: list[Series]) -> VectorV:
