@@ -73,9 +73,9 @@ def point_heads(stamps: list[int], cache: dict[int, str]) -> list[str]:
 def points_text(heads: list[str], values: list[float]) -> str:
     """``[t,"v"],…`` from ``point_heads`` and the values.
 
-    Heads and values are interleaved by two slice assignments and joined once, all in C
-    (a concatenation per point cost a sixth of a 24 h panel's JSON). The values are
-    written by ``repr`` and fixed up on the joined text: an integral value's ``.0`` can
+    The values are written by ``float_texts`` and interleaved with the heads by two slice
+    assignments, then joined once, all in C (a concatenation per point cost a sixth of a
+    24 h panel's JSON). An integral value's ``.0`` is dropped on the joined text: it can
     only stand right before a closing ``"]`` (the heads hold digits, ``.``, ``[``, ``,``,
     ``]`` and ``"`` only). Exponents, NaN and infinities (an ``e`` or ``n`` anywhere) are
     rare and send the series through ``values_text``.
@@ -83,13 +83,30 @@ def points_text(heads: list[str], values: list[float]) -> str:
     if not values:
         return ""
     parts = heads + heads
-    parts[1::2] = map(repr, values)
+    parts[1::2] = float_texts(values)
     parts[0::2] = heads
     text = "".join(parts) + '"]'
     if "e" in text or "n" in text:
         parts[1::2] = values_text(values)
         return "".join(parts) + '"]'
     return text.replace('.0"]', '"]')
+
+
+def float_texts(values: list[float]) -> list[str]:
+    """Each float's shortest text that reads back as the same float (``repr``'s digits).
+
+    Why orjson: a 24 h panel at 15 s writes ~115,000 values, and ``repr`` spends ~0.45 µs
+    on each (Python's dtoa); orjson's Ryu-based writer does a whole list in ~2 ms. It
+    writes NaN and infinities as ``null`` and large or tiny values with an exponent, which
+    ``points_text`` sees and hands to ``values_text``. Imported on first use: the module
+    costs ~3 MB RSS, paid only by a service that answers range queries.
+    """
+    import orjson
+
+    try:
+        return orjson.dumps(values).decode()[1:-1].split(",")
+    except (TypeError, orjson.JSONEncodeError):  # not a float (an int past 64 bits)
+        return list(map(repr, values))
 
 
 def values_text(values: list[float]) -> list[str]:
