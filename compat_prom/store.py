@@ -359,7 +359,32 @@ def compact_head(conn: sqlite3.Connection, cutoff_ms: int, quiet_s: float = 0.0)
     else:
         return 0
     touched.pop(block, None)
-    lo, hi = block * BLOCK_MS, (block + 1) * BLOCK_MS
+    return _pack(conn, block, block * BLOCK_MS, (block + 1) * BLOCK_MS)
+
+
+def pack_open_block(conn: sqlite3.Connection, upto_ms: int, min_span_ms: int) -> int:
+    """Pack the head rows before ``upto_ms`` of the block holding ``upto_ms - 1`` into its
+    chunks (merged with what is packed there already), once they span ``min_span_ms``.
+
+    Why: the head is keyed by time first (appends stay cheap), so a read scans every
+    series' head rows in its range. Packing the open block's settled part every few
+    minutes keeps the head to the last few minutes, and a live 1 h panel reads chunks
+    (decoded once, then cached) instead of up to half an hour of head rows. Samples that
+    arrive later for the packed part go to the head and are merged at the next pack.
+    """
+    block = (upto_ms - 1) // BLOCK_MS
+    lo = block * BLOCK_MS
+    first = conn.execute(
+        "SELECT min(ts) FROM head WHERE ts >= ? AND ts < ?", (lo, upto_ms)
+    ).fetchone()[0]
+    if first is None or upto_ms - first < min_span_ms:
+        return 0
+    return _pack(conn, block, lo, upto_ms)
+
+
+def _pack(conn: sqlite3.Connection, block: int, lo: int, hi: int) -> int:
+    """Move the head rows in ``[lo, hi)`` (inside ``block``) into the block's chunks,
+    merged with the samples already packed there (the head's sample wins a timestamp)."""
     old_chunks = dict(
         conn.execute("SELECT series_id, data FROM chunks WHERE block = ?", (block,)).fetchall()
     )
