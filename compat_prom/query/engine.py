@@ -53,6 +53,7 @@ from compat_prom.query.values import (
     VectorV,
     has_nan,
     is_stale,
+    leading_nones,
     none_free,
 )
 from core.errors import QueryError, Unavailable, Unprocessable
@@ -372,16 +373,13 @@ class Evaluator:
             # windows were empty): a slice of both, the step list shared. Else picked in C.
             stamps: list[int]
             values: list[float]
-            missing = 0  # the steps before the first value
-            if not s.values:
+            missing = leading_nones(s.values)
+            if missing == len(s.values):
                 continue
-            if s.values[0] is None:
-                missing = next((i for i, v in enumerate(s.values) if v is not None), -1)
-                if missing < 0:
-                    continue
-            if none_free(s.values[missing:] if missing else s.values):
+            rest = s.values[missing:] if missing else s.values
+            if none_free(rest):
                 stamps = tails.get(missing) or tails.setdefault(missing, ts[missing:])
-                values = cast(list[float], s.values[missing:] if missing else s.values)
+                values = cast(list[float], rest)
             else:
                 keep = list(map(is_not, s.values, repeat(None)))
                 stamps = list(compress(ts, keep))

@@ -17,12 +17,12 @@ from operator import add, and_, eq, is_, le, lt, mul, ne, not_, or_, sub, truedi
 from typing import TYPE_CHECKING, cast
 
 from compat_prom.query.values import (
-    Num,
     Series,
     VectorV,
     any_present,
     format_value,
     has_nan,
+    leading_nones,
     none_free,
 )
 from core.labels import Labels
@@ -224,7 +224,7 @@ def _quantile_steps(
     # The first steps, before every bucket has a value (a range's start), are left out;
     # steps with a missing or NaN bucket later on are left to bucket_quantile (0 stands
     # in for them). From here on a step's index is counted from ``skip``.
-    skip = max(_leading_nones(s.values) for _, s in ordered)
+    skip = max(leading_nones(s.values) for _, s in ordered)
     n -= skip
     if n <= 0:
         return out, range(skip)
@@ -282,13 +282,6 @@ def _quantile_steps(
         for i, v in zip(at, values, strict=True):
             out[skip + i] = v
     return out, [*range(skip), *compress(range(skip, skip + n), needs_care)]
-
-
-def _leading_nones(values: list[Num]) -> int:
-    """How many steps come before the first value (all of them when there is none)."""
-    if not values or values[0] is not None:
-        return 0
-    return next((i for i, v in enumerate(values) if v is not None), len(values))
 
 
 def quantiles(ev: Evaluator, label: str, phis: list[list[float]], series: list[Series]) -> VectorV:

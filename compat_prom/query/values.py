@@ -96,6 +96,13 @@ def any_present(values: list[Num]) -> bool:
     return values.count(None) != len(values)
 
 
+def leading_nones(values: Sequence[Num]) -> int:
+    """How many steps come before a series' first value (all of them when it has none)."""
+    if not values or values[0] is not None:
+        return 0
+    return next((i for i, v in enumerate(values) if v is not None), len(values))
+
+
 def none_free(values: Sequence[Num]) -> bool:
     """Whether no value is None: ``sum`` runs in C over floats and stops at the first None
     with a TypeError, where ``list.count(None)`` compares every float with None (~10x

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compat_prom.query.values import Num, any_present, has_nan, none_free
+from compat_prom.query.values import Num, any_present, has_nan, leading_nones, none_free
 
 STEP_VALUES = st.lists(st.none() | st.floats(), max_size=12)
 
@@ -14,6 +14,8 @@ STEP_VALUES = st.lists(st.none() | st.floats(), max_size=12)
 def test_none_free_and_any_present_are_their_definitions(values: list[Num]) -> None:
     assert none_free(values) == all(v is not None for v in values)
     assert any_present(values) == any(v is not None for v in values)
+    k = leading_nones(values)
+    assert all(v is None for v in values[:k]) and (k == len(values) or values[k] is not None)
 
 
 @given(st.lists(st.floats(), max_size=12))
