@@ -762,9 +762,9 @@ def _minute_points(
         lo = bisect.bisect_left(stamps, t_lo) if n and stamps[0] < t_lo else 0
         hi = bisect.bisect_left(stamps, t_hi) if n and stamps[-1] >= t_hi else n
         if lo < hi:
-            kept = stamps[lo:hi]
+            kept = stamps[lo:hi]  # a list's slice is already a fresh list
             out[sid] = (
-                kept.tolist() if isinstance(kept, array) else list(kept),
+                kept if isinstance(kept, list) else kept.tolist(),
                 values[lo:hi].tolist(),
             )
     return out
