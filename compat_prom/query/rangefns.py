@@ -205,10 +205,11 @@ def window_geometry(
 ) -> Geometry:
     """The per-window terms of ``extrapolated``, for every step with two samples or more.
 
-    Each term is one C-level ``map`` over the steps (the same operations in the same order
-    as ``extrapolated``, so the floats are identical); the rare windows whose start or end
-    gap is too wide to extrapolate over (``>= 1.1`` sample intervals, mostly at the edges
-    of the data) are then set to half an interval one by one.
+    Each term is one C-level ``map`` over the steps, in milliseconds (the ratios cancel the
+    unit), with the operations of the per-step formula in the same order, so the floats are
+    the same (tests/compat_prom/query/test_rangefns.py keeps that formula); the rare windows
+    whose start or end gap is too wide to extrapolate over (``>= 1.1`` sample intervals,
+    mostly at the edges of the data) are then set to half an interval one by one.
     """
     n = len(windows)
     los_all, his_all = (list(x) for x in zip(*windows, strict=True)) if n else ([], [])

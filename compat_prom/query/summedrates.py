@@ -8,7 +8,7 @@ as long as no window's extrapolation is cut at the counter's zero point:
 
     sum_i (v_i[last] - v_i[first]) * factor  =  (V[last] - V[first]) * factor,  V = sum_i v_i
 
-so the members of a group are added point by point (one C-level ``map`` per series) and the
+so the members of a group are added point by point (one C-level ``sum`` per point) and the
 group gets one rate. The zero-point cut (``to_zero < to_start``, only where a counter's
 first value is small against its increase, i.e. young counters) is ruled out per member on
 runs of 64 steps at a time: in a run, its first value is at least the one at the run's first
@@ -79,7 +79,7 @@ def summed_rates(ev: Evaluator, node: Aggregate, ts: list[int]) -> VectorV:
         else:
             rest.append(rs)
     out: list[Series] = []
-    for (_, _), members in buckets.items():
+    for members in buckets.values():
         if len(members) == 1:
             rest.extend(members)
             continue
