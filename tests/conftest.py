@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,3 +94,16 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_ports(names: Iterable[str]) -> dict[str, int]:
+    """A free port per name, all different: every socket stays bound until all are picked
+    (one ``free_port`` after another can hand out the same port twice, and a stack of
+    three services then fails to bind one of them)."""
+    with contextlib.ExitStack() as held:
+        ports = {}
+        for name in names:
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports[name] = int(s.getsockname()[1])
+        return ports

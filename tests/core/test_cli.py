@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from core.cli import main
-from tests.conftest import TEST_KEY, free_port
+from tests.conftest import TEST_KEY, free_ports
 
 FLOWMON = [sys.executable, "-m", "core.cli"]
 
@@ -43,7 +43,7 @@ def wait_healthy(urls: list[str], proc: subprocess.Popen[str], timeout: float = 
 
 
 def test_all_serves_three_services_and_stops_on_sigterm(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("errors", "logs", "metrics")}
+    ports = free_ports(("errors", "logs", "metrics"))
     args = [*FLOWMON, "all"] + [f"--{n}-port={p}" for n, p in ports.items()]
     proc = subprocess.Popen(
         args,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import free_port
+from tests.conftest import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -70,7 +70,7 @@ def start_stack(
     bin_dir: Path, tmp: Path, extra_env: dict[str, str] | None = None, timeout: float = 40
 ) -> Stack:
     """Start ``entrypoint.sh all`` with ``bin_dir`` first on PATH; wait for three /health."""
-    ports = {name: free_port() for name in SERVICES}
+    ports = free_ports(SERVICES)
     data_dir = tmp / "data"
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",

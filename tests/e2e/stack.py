@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, free_ports
 
 FLOWMON = str(Path(sys.executable).with_name("flowmon"))
 
@@ -54,9 +54,7 @@ class Stack:
     """``flowmon all`` on three free ports, tailing ``data_dir/docker``."""
 
     data_dir: Path
-    ports: dict[str, int] = field(
-        default_factory=lambda: {n: free_port() for n in ("errors", "logs", "metrics")}
-    )
+    ports: dict[str, int] = field(default_factory=lambda: free_ports(("errors", "logs", "metrics")))
     proc: subprocess.Popen[bytes] | None = None
 
     def url(self, name: str) -> str:
@@ -132,7 +130,9 @@ class Demo:
         extra: list[str] = []
         if self.unreachable:
             data_dir = s.data_dir / f"unreachable-{self.port}"
-            errors_url, metrics_url = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
+            errors_url, metrics_url = (
+                f"http://127.0.0.1:{p}" for p in free_ports(("errors", "metrics")).values()
+            )
             dsn = errors_url.replace("//", "//0123456789abcdef0123456789abcdef@") + "/1"
             extra = [f"--dsn={dsn}", "--api-key=" + "k" * 32, "--container-name=unreachable"]
         command = [
