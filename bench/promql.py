@@ -16,8 +16,10 @@ over 1 h @ 15 s, 24 h @ 60 s and 24 h @ 15 s, then ``labels``, ``label/__name__/
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from compat_prom import rollup, store  # noqa: E402
+from compat_prom import maintenance, rollup, store  # noqa: E402
 from compat_prom.query.api_calls import (  # noqa: E402
     Params,
     QueryOptions,
@@ -44,6 +46,9 @@ from core.db import connect, prepare_file  # noqa: E402
 from core.labels import Labels, Matcher  # noqa: E402
 
 STEP_MS = 15_000
+# the most a live collector's head holds: the grace period and the open block's settled
+# part (maintenance.py), plus the minute between compaction runs
+LIVE_HEAD_MINUTES = (maintenance.COMPACT_GRACE_MS + maintenance.OPEN_PACK_MS) // 60_000 + 1
 DAY_MS = 86_400_000
 ENDPOINTS = [f"/api/v1/endpoint{i}" for i in range(20)]
 METHODS = ["GET", "POST"]
@@ -116,6 +121,31 @@ def build(path: Path, end_ms: int) -> int:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return total
+
+
+def add_live_head(path: Path, end_ms: int, minutes: int) -> int:
+    """Append ``minutes`` more of every series at 15 s, left in the head as a live
+    collector holds its newest samples between compaction runs; returns the new end."""
+    conn = connect(path)
+    rng = random.Random(7)
+    rows = conn.execute("SELECT id, labels FROM series WHERE kind = ?", (store.KIND_SAMPLES,))
+    found = [(sid, Labels(json.loads(text))) for sid, text in rows.fetchall()]
+    last = store.raw_points(conn, [sid for sid, _ in found], end_ms - 60_000, end_ms)
+    ts = list(range(end_ms + STEP_MS, end_ms + minutes * 60_000 + 1, STEP_MS))
+    batch: list[tuple[Labels, list[int], list[float]]] = []
+    for sid, labels in found:
+        v = last[sid][1][-1] if sid in last else 0.0
+        counter = (labels.get("__name__") or "").startswith("http_")  # the rest are gauges
+        values = []
+        for _ in ts:
+            v = v + rng.uniform(0, 20) if counter else 50 + rng.uniform(-5, 5)
+            values.append(v)
+        batch.append((labels, ts, values))
+    conn.execute("BEGIN IMMEDIATE")
+    store.append_samples(conn, batch)
+    conn.execute("COMMIT")
+    conn.close()
+    return ts[-1]
 
 
 def timed(fn: Callable[[], object], runs: int) -> float:
@@ -194,6 +224,26 @@ def main() -> None:
         }
         for name, fn in meta.items():
             print(f"{name:22} {timed(fn, 20):8.2f} ms")
+        # A live collector's head at its fullest, between two compaction runs.
+        live = Path(tmp) / "live.db"
+        shutil.copyfile(path, live)
+        live_end = add_live_head(live, end_ms, LIVE_HEAD_MINUTES) // 1000
+        live_conn = connect(live, readonly=True)
+        live_reader = store.StoreReader(live_conn)
+        head_rows = live_conn.execute("SELECT count(*) FROM head").fetchone()[0]
+        print(f"1 h @ 15 s with {LIVE_HEAD_MINUTES} minutes in the head ({head_rows:,} rows):")
+        for name, q in QUERIES.items():
+            p = Params(
+                [
+                    ("query", q),
+                    ("start", str(live_end - 3600)),
+                    ("end", str(live_end)),
+                    ("step", "15"),
+                ]
+            )
+            ms = timed(lambda p=p: range_query(live_reader, p, opts), 9)  # type: ignore[misc]
+            print(f"  {name:18} {ms:8.1f} ms")
+        live_conn.close()
         print("load average after timing: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         conn.close()
 

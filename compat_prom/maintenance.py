@@ -17,7 +17,7 @@ from core.jobs import Job
 from core.timeparse import parse_duration_ms
 
 COMPACT_GRACE_MS = 120_000  # a block is packed once it ended this long ago
-OPEN_PACK_MS = 8 * 60_000  # the open block's settled head rows are packed once they span this
+OPEN_PACK_MS = 2 * 60_000  # the open block's settled head rows are packed once they span this
 BATCH_ROWS = 20_000
 HEAD_WAKE_ROWS = 200_000
 QUIET_S = 2.0  # a block still receiving samples is packed once they stop
@@ -37,7 +37,7 @@ async def compact(ctx: ServiceContext, now_ms: int | None = None, quiet_s: float
         if n == 0:
             break
     # the open block's rows older than the grace period, once they span OPEN_PACK_MS: the
-    # head then holds the last 2-11 minutes (reads scan it by time), not up to 32
+    # head then holds the last 2-5 minutes (reads scan it by time), not up to 32
     total += await ctx.writer.run(lambda c: store.pack_open_block(c, cutoff, OPEN_PACK_MS))
     if total:
         memory.trim()  # a block's packing buffers would otherwise stay in RSS

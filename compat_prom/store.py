@@ -667,17 +667,33 @@ def earliest_rollup_ms(conn: sqlite3.Connection, res: int) -> int:
     return 2**62 if row[0] is None else int(row[0])
 
 
-def raw_starts(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:
-    """Earliest raw sample per series (where raw coverage begins)."""
-    param = _ids_param(ids)
-    starts: dict[int, int] = {}
-    for sql in (
-        "SELECT series_id, min(min_ms) FROM chunks"
-        " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
-        "SELECT series_id, min(ts) FROM head"
-        " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
-    ):
-        for sid, lo in conn.execute(sql, (param,)):
+def raw_starts(conn: sqlite3.Connection, ids: Sequence[int], by_ms: int) -> dict[int, int]:
+    """Where each series' raw samples begin, exactly where that is after ``by_ms``; for a
+    series whose packed samples begin by then, the start of those (also <= ``by_ms``).
+
+    Why not always exact: the head is keyed by time, so a series' earliest head sample is
+    a scan of the whole head. It can only matter for a series whose chunks begin after
+    ``by_ms`` and after the head's oldest row (a backfill), or that has no chunks (a new
+    series); in a live collector, usually none.
+    """
+    starts: dict[int, int] = dict(
+        conn.execute(
+            "SELECT series_id, min(min_ms) FROM chunks"
+            " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
+            (_ids_param(ids),),
+        ).fetchall()
+    )
+    head_from = conn.execute("SELECT min(ts) FROM head").fetchone()[0]
+    if head_from is None:
+        return starts
+    bound = max(by_ms, head_from)
+    rest = [sid for sid in ids if starts.get(sid, bound + 1) > bound]
+    if rest:
+        for sid, lo in conn.execute(
+            "SELECT series_id, min(ts) FROM head"
+            " WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id",
+            (_ids_param(rest),),
+        ):
             starts[sid] = min(lo, starts.get(sid, lo))
     return starts
 
@@ -923,7 +939,7 @@ class StoreReader:
         need_old: list[int] = []
         if ids and start_ms < earliest_raw_ms(self.conn) + BLOCK_MS:
             # only then can a series' raw data have been cut by retention inside the range
-            starts = raw_starts(self.conn, ids)
+            starts = raw_starts(self.conn, ids, start_ms)
             need_old = [sid for sid in ids if starts.get(sid, end_ms + 1) > start_ms]
         if not need_old:
             return raw

@@ -227,3 +227,30 @@ def test_any_mix_of_appends_and_packing_reads_back_every_sample(
         (int(s.labels["k"]), t): v for s in got for t, v in zip(s.timestamps, s.values, strict=True)
     }
     assert seen == want
+
+
+def test_raw_starts_are_exact_after_the_bound(tmp_path: Path) -> None:
+    """A series packed from ``T0`` with an older sample still in the head: its start is
+    exact when the bound lies before its chunks, and its chunks' start otherwise. Starts
+    are exact for live series (head newer than the chunks) and head-only ones."""
+    with metrics_db(tmp_path) as (w, r):
+        s = lab("g")
+        ts = [T0 + i * 15_000 for i in range(240)]
+        write(w, lambda c: store.append_samples(c, [(s, ts, [1.0] * len(ts))]))
+        while write(w, lambda c: store.compact_head(c, ts[-1] + store.BLOCK_MS * 2)):
+            pass
+        write(w, lambda c: store.append_samples(c, [(s, [T0 - 60_000], [0.5])]))  # backfill
+        sid = s.fingerprint()
+        first_chunk = r.execute("SELECT min(min_ms) FROM chunks").fetchone()[0]
+        assert store.raw_starts(r, [sid], first_chunk - 1) == {sid: T0 - 60_000}
+        assert store.raw_starts(r, [sid], first_chunk) == {sid: first_chunk}
+        # a live series: packed, then newer samples in the head; and a new, head-only one
+        live, new = lab("g", k="live"), lab("g", k="new")
+        write(w, lambda c: store.append_samples(c, [(live, ts, [1.0] * len(ts))]))
+        while write(w, lambda c: store.compact_head(c, ts[-1] + store.BLOCK_MS * 2)):
+            pass
+        later = [ts[-1] + 15_000, ts[-1] + 30_000]
+        write(w, lambda c: store.append_samples(c, [(live, later, [2.0, 3.0])]))
+        write(w, lambda c: store.append_samples(c, [(new, later, [2.0, 3.0])]))
+        ids = [live.fingerprint(), new.fingerprint()]
+        assert store.raw_starts(r, ids, T0 - 1) == {ids[0]: T0, ids[1]: later[0]}
